@@ -1,0 +1,1 @@
+"""Mechanisms both provider simulators share: clock, rate window, request ledger, faults, server runner."""

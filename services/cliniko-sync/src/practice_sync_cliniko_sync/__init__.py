@@ -1,0 +1,1 @@
+"""practice_sync_cliniko_sync."""
