@@ -1,0 +1,37 @@
+"""Idempotent consumers: an event id is recorded in the same transaction as its effects.
+
+If the transaction commits, the id is there and a redelivery is skipped; if it rolls back, neither the
+effects nor the id remain, so the retry does the work once.
+"""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy.dialects.postgresql import UUID as PgUUID
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def processed_events_table(metadata: MetaData, schema: str) -> Table:
+    return Table(
+        "processed_events",
+        metadata,
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", PgUUID(as_uuid=True), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        schema=schema,
+    )
+
+
+async def claim_event(session: AsyncSession, table: Table, consumer: str, event_id: UUID) -> bool:
+    """True the first time this consumer sees the event (inside the caller's transaction)."""
+    stmt = (
+        insert(table)
+        .values(consumer=consumer, event_id=event_id)
+        .on_conflict_do_nothing()
+        .returning(table.c.event_id)
+    )
+    result = await session.execute(stmt)
+    return result.first() is not None

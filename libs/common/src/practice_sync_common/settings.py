@@ -1,0 +1,57 @@
+"""Typed settings every service shares; each service subclasses to add its own."""
+
+from __future__ import annotations
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class CommonSettings(BaseSettings):
+    """Read from the environment (names in upper case), never from code.
+
+    The defaults are the embedded stack's loopback addresses, so a service started by hand next to
+    `practice-sync up` finds its database and broker without configuration.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore", case_sensitive=False)
+
+    service_name: str = "practice-sync"
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5433/postgres"
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    # Tansu (the embedded broker) has no InitProducerId, so idempotent producers must stay off there;
+    # real Kafka should turn this on.
+    kafka_enable_idempotence: bool = False
+    kafka_session_timeout_ms: int = 6000
+    kafka_heartbeat_interval_ms: int = 1000
+    consumer_max_retries: int = Field(default=3, ge=0, le=20)
+    consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
+    admin_token: SecretStr = Field(default=SecretStr("dev-admin-token"), alias="PRACTICE_SYNC_ADMIN_TOKEN")
+    # One token per calling service, "name:token,name:token": the internal API knows who is asking.
+    service_tokens: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_SERVICE_TOKENS")
+    # The token this service presents when it calls another service's internal API.
+    service_token: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_SERVICE_TOKEN")
+    log_level: str = "INFO"
+    log_json: bool = True
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    max_body_bytes: int = Field(default=1_048_576, ge=1024)
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, v: str) -> str:
+        # Users paste plain postgres URLs; the services need the asyncpg driver.
+        for prefix in ("postgresql://", "postgres://"):
+            if v.startswith(prefix):
+                return "postgresql+asyncpg://" + v[len(prefix) :]
+        return v
+
+    def service_token_map(self) -> dict[str, str]:
+        """{token: service name} for the internal API's callers."""
+        out: dict[str, str] = {}
+        raw = self.service_tokens.get_secret_value().strip()
+        for part in filter(None, (p.strip() for p in raw.split(","))):
+            name, sep, token = part.partition(":")
+            if not sep or not name or not token:
+                raise ValueError("PRACTICE_SYNC_SERVICE_TOKENS must look like 'service:token,service:token'")
+            out[token] = name
+        return out
