@@ -26,7 +26,8 @@ from practice_sync_common.settings import CommonSettings
 SCHEMA = "common_test"
 metadata = MetaData()
 seen = Table(
-    "seen_requests", metadata,
+    "seen_requests",
+    metadata,
     Column("org_id", String, primary_key=True),
     Column("provider", String, nullable=False),
     Column("times", Integer, nullable=False),
@@ -45,8 +46,9 @@ class Harness:
 
 @pytest.fixture(scope="module")
 async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harness]:
-    settings = CommonSettings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap,
-                              service_name="common-test")
+    settings = CommonSettings(
+        database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap, service_name="common-test"
+    )
     engine = make_engine(settings.database_url)
     async with engine.begin() as conn:
         await conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}"))
@@ -64,8 +66,9 @@ async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harn
             if not await claim_event(s, processed, "writer", event.id):
                 return
             stmt = insert(seen).values(org_id=event.org_id, provider=event.data.provider, times=1)
-            await s.execute(stmt.on_conflict_do_update(index_elements=[seen.c.org_id],
-                                                       set_={"times": seen.c.times + 1}))
+            await s.execute(
+                stmt.on_conflict_do_update(index_elements=[seen.c.org_id], set_={"times": seen.c.times + 1})
+            )
 
     await broker.start()
     try:
@@ -75,8 +78,8 @@ async def harness(database_url: str, kafka_bootstrap: str) -> AsyncIterator[Harn
         await engine.dispose()
 
 
-async def _row(h: Harness, org: str, timeout: float = 30.0) -> tuple[str, int] | None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def _row(h: Harness, org: str, wait_s: float = 30.0) -> tuple[str, int] | None:
+    deadline = asyncio.get_running_loop().time() + wait_s
     while asyncio.get_running_loop().time() < deadline:
         async with h.sessions() as s:
             row = (await s.execute(select(seen.c.provider, seen.c.times).where(seen.c.org_id == org))).first()
@@ -88,8 +91,11 @@ async def _row(h: Harness, org: str, timeout: float = 30.0) -> tuple[str, int] |
 
 async def test_event_reaches_postgres_through_the_broker(harness: Harness) -> None:
     org = f"org-{uuid4()}"
-    await publish(harness.broker, topics.SYNC_REQUESTED, envelope("sync.requested", "test", org,
-                                                                  SyncRequested(provider="cliniko")))
+    await publish(
+        harness.broker,
+        topics.SYNC_REQUESTED,
+        envelope("sync.requested", "test", org, SyncRequested(provider="cliniko")),
+    )
     assert await _row(harness, org) == ("cliniko", 1)
 
 
@@ -99,19 +105,28 @@ async def test_redelivered_event_is_applied_once(harness: Harness) -> None:
     await publish(harness.broker, topics.SYNC_REQUESTED, event)
     await publish(harness.broker, topics.SYNC_REQUESTED, event)  # same id: a redelivery
     marker = f"org-{uuid4()}"  # published after on the same key order? different key; wait for both
-    await publish(harness.broker, topics.SYNC_REQUESTED, envelope("sync.requested", "test", marker,
-                                                                  SyncRequested(provider="clio")))
+    await publish(
+        harness.broker,
+        topics.SYNC_REQUESTED,
+        envelope("sync.requested", "test", marker, SyncRequested(provider="clio")),
+    )
     assert await _row(harness, marker) is not None
     await asyncio.sleep(0.5)
     assert await _row(harness, org) == ("clio", 1)
 
 
-async def test_failing_handler_sends_message_to_dlq_after_retries(harness: Harness,
-                                                                  kafka_bootstrap: str) -> None:
+async def test_failing_handler_sends_message_to_dlq_after_retries(
+    harness: Harness, kafka_bootstrap: str
+) -> None:
     org = f"fail-{uuid4()}"
     event = envelope("sync.requested", "test", org, SyncRequested(provider="clio"))
-    dlq = AIOKafkaConsumer(topics.dlq(topics.SYNC_REQUESTED), bootstrap_servers=kafka_bootstrap,
-                           auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    dlq = AIOKafkaConsumer(
+        topics.dlq(topics.SYNC_REQUESTED),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await dlq.start()
     try:
         await publish(harness.broker, topics.SYNC_REQUESTED, event)
@@ -131,13 +146,18 @@ async def test_failing_handler_sends_message_to_dlq_after_retries(harness: Harne
     assert "cannot handle" in headers["x-dlq-error"]
     assert UUID(json.loads(found.value)["id"]) == event.id  # the original message, unchanged
     assert harness.failing_attempts[org] == 3
-    assert await _row(harness, org, timeout=0.1) is None
+    assert await _row(harness, org, wait_s=0.1) is None
 
 
 async def test_malformed_message_goes_to_dlq_without_retries(harness: Harness, kafka_bootstrap: str) -> None:
     key = f"bad-{uuid4()}"
-    dlq = AIOKafkaConsumer(topics.dlq(topics.SYNC_REQUESTED), bootstrap_servers=kafka_bootstrap,
-                           auto_offset_reset="earliest", enable_auto_commit=False, group_id=None)
+    dlq = AIOKafkaConsumer(
+        topics.dlq(topics.SYNC_REQUESTED),
+        bootstrap_servers=kafka_bootstrap,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        group_id=None,
+    )
     await dlq.start()
     try:
         await harness.broker.publish(b'{"not": "an envelope"}', topic=topics.SYNC_REQUESTED, key=key.encode())

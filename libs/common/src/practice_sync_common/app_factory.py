@@ -130,10 +130,21 @@ def create_service_app(
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        kind = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found",
-                409: "conflict", 413: "payload_too_large", 422: "invalid", 503: "unavailable"}
-        return JSONResponse(error_body(kind.get(exc.status_code, "error"), str(exc.detail)),
-                            exc.status_code, headers=exc.headers)
+        kind = {
+            400: "bad_request",
+            401: "unauthorized",
+            403: "forbidden",
+            404: "not_found",
+            409: "conflict",
+            413: "payload_too_large",
+            422: "invalid",
+            503: "unavailable",
+        }
+        return JSONResponse(
+            error_body(kind.get(exc.status_code, "error"), str(exc.detail)),
+            exc.status_code,
+            headers=exc.headers,
+        )
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:

@@ -47,13 +47,15 @@ def consumer_options(settings: CommonSettings, group_id: str) -> dict[str, Any]:
 async def publish(broker: KafkaBroker, topic: str, event: Envelope[Any] | BaseModel) -> None:
     """Publish an envelope keyed by its org, waiting for acks=all before returning."""
     key = event.org_id.encode() if isinstance(event, Envelope) else None
-    await broker.publish(event.model_dump_json().encode(), topic=topic, key=key,
-                         headers={"content-type": "application/json"})
+    await broker.publish(
+        event.model_dump_json().encode(), topic=topic, key=key, headers={"content-type": "application/json"}
+    )
     EVENTS_PUBLISHED.labels(topic).inc()
 
 
-async def ensure_topics(bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS,
-                        names: tuple[str, ...] = topics.ALL_TOPICS) -> None:
+async def ensure_topics(
+    bootstrap: str, partitions: int = topics.DEFAULT_PARTITIONS, names: tuple[str, ...] = topics.ALL_TOPICS
+) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:

@@ -85,8 +85,9 @@ class _DeadLetterMiddleware(BaseMiddleware):
                     await self._dead_letter(msg, topic, exc, attempt)
                     return None
                 HANDLER_RETRIES.labels(topic).inc()
-                log.warning("handler failed, retrying", topic=topic, attempt=attempt,
-                            error=secrets.scrub(repr(exc)))
+                log.warning(
+                    "handler failed, retrying", topic=topic, attempt=attempt, error=secrets.scrub(repr(exc))
+                )
                 await asyncio.sleep(policy.delay(attempt))
 
     async def _dead_letter(self, msg: Any, topic: str, exc: BaseException, attempts: int) -> None:
@@ -112,14 +113,18 @@ class _DeadLetterMiddleware(BaseMiddleware):
         delay = 0.5
         while True:
             try:
-                await broker.publish(msg.body, topic=topics.dlq(topic), key=getattr(raw, "key", None),
-                                     headers=headers)
+                await broker.publish(
+                    msg.body, topic=topics.dlq(topic), key=getattr(raw, "key", None), headers=headers
+                )
                 break
             except asyncio.CancelledError:
                 raise
             except Exception as publish_exc:  # pragma: no cover - exercised only when the broker is down
-                log.error("dead-letter publish failed, retrying", topic=topic,
-                          error=secrets.scrub(repr(publish_exc)))
+                log.error(
+                    "dead-letter publish failed, retrying",
+                    topic=topic,
+                    error=secrets.scrub(repr(publish_exc)),
+                )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 10.0)
         DEAD_LETTERED.labels(topic).inc()

@@ -136,6 +136,4 @@ def envelope(
     data: D,
     correlation_id: UUID | None = None,
 ) -> Envelope[D]:
-    return Envelope[type(data)](  # type: ignore[misc]
-        type=event_type, source=source, org_id=org_id, data=data, correlation_id=correlation_id
-    )
+    return Envelope[D](type=event_type, source=source, org_id=org_id, data=data, correlation_id=correlation_id)

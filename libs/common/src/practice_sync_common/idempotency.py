@@ -35,3 +35,16 @@ async def claim_event(session: AsyncSession, table: Table, consumer: str, event_
     )
     result = await session.execute(stmt)
     return result.first() is not None
+
+
+def create_processed_events(schema: str) -> None:
+    """For a consumer service's first migration (called inside Alembic's `upgrade`)."""
+    from alembic import op
+
+    op.create_table(
+        "processed_events",
+        Column("consumer", String(100), primary_key=True),
+        Column("event_id", PgUUID(as_uuid=True), primary_key=True),
+        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        schema=schema,
+    )

@@ -121,8 +121,12 @@ class _RedactingFormatter(logging.Formatter):
         import json as _json
 
         msg = secrets.scrub(record.getMessage())
-        out: dict[str, Any] = {"service": self.service, "level": record.levelname.lower(),
-                               "logger": record.name, "event": msg}
+        out: dict[str, Any] = {
+            "service": self.service,
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "event": msg,
+        }
         if record.exc_info:
             out["exception"] = secrets.scrub(self.formatException(record.exc_info))
         return _json.dumps(out)

@@ -35,8 +35,16 @@ class EmbeddedBroker:
             raise PortTaken("the broker", self.host, self.port)
         listener = f"tcp://{self.host}:{self.port}"
         self.proc = spawn(
-            [tansu_binary(), "broker", "--listener-url", listener, "--advertised-listener-url", listener,
-             "--storage-engine", "memory://tansu/"],
+            [
+                tansu_binary(),
+                "broker",
+                "--listener-url",
+                listener,
+                "--advertised-listener-url",
+                listener,
+                "--storage-engine",
+                "memory://tansu/",
+            ],
             log=self.log,
         )
         wait_for_port(self.host, self.port, timeout, self.proc, "broker")

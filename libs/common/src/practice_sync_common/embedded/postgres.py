@@ -30,8 +30,11 @@ def _run_as() -> str | None:
     try:
         pwd.getpwnam(_PG_USER)
     except KeyError:
-        subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _PG_USER],
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", _PG_USER],
+            check=True,
+            capture_output=True,
+        )
     return _PG_USER
 
 
@@ -62,9 +65,20 @@ class EmbeddedPostgres:
         if user:
             _chown_tree(self.data_dir, user)
         result = subprocess.run(
-            [str(_bin_dir() / "initdb"), "-D", str(pgdata), "-U", "postgres", "--auth=trust", "-E", "UTF8",
-             "--no-sync"],
-            capture_output=True, user=user, check=False,
+            [
+                str(_bin_dir() / "initdb"),
+                "-D",
+                str(pgdata),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
+            ],
+            capture_output=True,
+            user=user,
+            check=False,
         )
         if result.returncode != 0:
             shutil.rmtree(pgdata, ignore_errors=True)
@@ -82,9 +96,27 @@ class EmbeddedPostgres:
             _chown_tree(self.data_dir, user)
         (self.data_dir / "pgdata" / "postmaster.pid").unlink(missing_ok=True)
         self.proc = spawn(
-            [str(_bin_dir() / "postgres"), "-D", str(self.data_dir / "pgdata"), "-p", str(self.port),
-             "-h", self.host, "-k", str(sock), "-c", "fsync=off", "-c", "synchronous_commit=off",
-             "-c", "full_page_writes=off", "-c", "max_connections=200", "-c", "shared_buffers=128MB"],
+            [
+                str(_bin_dir() / "postgres"),
+                "-D",
+                str(self.data_dir / "pgdata"),
+                "-p",
+                str(self.port),
+                "-h",
+                self.host,
+                "-k",
+                str(sock),
+                "-c",
+                "fsync=off",
+                "-c",
+                "synchronous_commit=off",
+                "-c",
+                "full_page_writes=off",
+                "-c",
+                "max_connections=200",
+                "-c",
+                "shared_buffers=128MB",
+            ],
             log=self.data_dir / "postgres.log",
             user=user,
             death_signal=signal.SIGINT,  # fast shutdown
@@ -98,8 +130,11 @@ class EmbeddedPostgres:
 
         deadline = time.monotonic() + timeout
         while True:
-            r = subprocess.run([str(_bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port)],
-                               capture_output=True, check=False)
+            r = subprocess.run(
+                [str(_bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port)],
+                capture_output=True,
+                check=False,
+            )
             if r.returncode == 0:
                 return
             if time.monotonic() > deadline:

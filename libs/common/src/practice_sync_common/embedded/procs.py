@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import signal
@@ -20,10 +21,8 @@ def _die_with_parent(sig: int) -> Callable[[], None]:
         # A new process group keeps Ctrl-C in the terminal from reaching children twice; the
         # parent-death signal means a SIGKILLed supervisor leaves no orphans behind.
         os.setpgrp()
-        try:
+        with contextlib.suppress(OSError):
             ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, sig)
-        except OSError:
-            pass
 
     return preexec
 
@@ -50,7 +49,7 @@ def spawn(
         stdout=out,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
-        preexec_fn=_die_with_parent(death_signal),  # noqa: PLW1509
+        preexec_fn=_die_with_parent(death_signal),
         cwd=cwd,
         **kwargs,
     )
@@ -91,8 +90,9 @@ def free_port(host: str = "127.0.0.1") -> int:
         return int(s.getsockname()[1])
 
 
-def wait_for_port(host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None,
-                  what: str = "process") -> None:
+def wait_for_port(
+    host: str, port: int, timeout: float, proc: subprocess.Popen[bytes] | None = None, what: str = "process"
+) -> None:
     deadline = time.monotonic() + timeout
     while not port_open(host, port):
         if proc is not None and proc.poll() is not None:

@@ -25,7 +25,7 @@ def database_url() -> Iterator[str]:
     from practice_sync_common.embedded.postgres import EmbeddedPostgres
 
     with tempfile.TemporaryDirectory(prefix="ps-pg-") as tmp:
-        os.chmod(tmp, 0o755)
+        os.chmod(tmp, 0o755)  # noqa: S103 - postgres runs as another user and must reach it
         pg = EmbeddedPostgres(Path(tmp), free_port())
         pg.start()
         try:

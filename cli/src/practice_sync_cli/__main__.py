@@ -1,0 +1,3 @@
+from practice_sync_cli.main import app
+
+app()

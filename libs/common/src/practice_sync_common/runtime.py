@@ -1,0 +1,88 @@
+"""What a service is made of at run time: settings, engine, broker, migrations, its HTTP face.
+
+Services configure this; they do not re-implement startup, shutdown or readiness.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import uvicorn
+from fastapi import APIRouter, FastAPI
+from faststream.kafka import KafkaBroker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from practice_sync_common.app_factory import Hook, create_service_app
+from practice_sync_common.broker import make_broker
+from practice_sync_common.db import make_engine, make_sessionmaker
+from practice_sync_common.logging import configure_logging
+from practice_sync_common.migrations import upgrade_to_head
+from practice_sync_common.settings import CommonSettings
+
+
+class ServiceRuntime:
+    def __init__(
+        self,
+        *,
+        name: str,
+        settings: CommonSettings,
+        schema: str,
+        versions_dir: Path,
+        with_broker: bool = True,
+    ) -> None:
+        self.name = name
+        self.settings = settings
+        self.schema = schema
+        self.versions_dir = versions_dir
+        self.engine: AsyncEngine = make_engine(settings.database_url, application_name=name)
+        self.sessions: async_sessionmaker[AsyncSession] = make_sessionmaker(self.engine)
+        self.broker: KafkaBroker | None = make_broker(settings) if with_broker else None
+        self.startup: list[Hook] = []
+        self.shutdown: list[Hook] = []
+
+    async def migrate(self) -> None:
+        await upgrade_to_head(self.settings.database_url, self.versions_dir, self.schema)
+
+    def require_broker(self) -> KafkaBroker:
+        if self.broker is None:
+            raise RuntimeError(f"{self.name} runs without a broker")
+        return self.broker
+
+    def app(self, routers: Sequence[APIRouter] = (), description: str = "") -> FastAPI:
+        startup: list[Hook] = [self.migrate]
+        shutdown: list[Hook] = [self.engine.dispose]
+        if self.broker is not None:
+            startup.append(self._start_broker)
+            shutdown.append(self.broker.stop)
+        startup.extend(self.startup)
+        shutdown.extend(self.shutdown)
+        app = create_service_app(
+            name=self.name,
+            settings=self.settings,
+            engine=self.engine,
+            broker=self.broker,
+            routers=routers,
+            on_startup=startup,
+            on_shutdown=shutdown,
+            description=description,
+        )
+        app.state.runtime = self
+        return app
+
+    async def _start_broker(self) -> None:
+        assert self.broker is not None
+        await self.broker.start()
+
+
+def serve(create_app: Callable[[], FastAPI], settings: CommonSettings) -> None:
+    """Entry point of `python -m practice_sync_<service>`."""
+    configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    uvicorn.run(
+        create_app(),
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )

@@ -1,0 +1,10 @@
+"""Settings of the clio-gateway service (environment variables, upper case)."""
+
+from __future__ import annotations
+
+from practice_sync_common.settings import CommonSettings
+
+
+class Settings(CommonSettings):
+    service_name: str = "clio-gateway"
+    http_port: int = 8003
