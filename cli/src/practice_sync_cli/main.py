@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import typer
 
+from practice_sync_cli.credentials_cmd import credentials_app
+
 app = typer.Typer(
     help="practice-sync: Clio and Cliniko into your Postgres, per tenant.", no_args_is_help=True
 )
 sandbox_app = typer.Typer(help="Run a provider sandbox (a faithful local simulator).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(credentials_app, name="credentials")
 
 
 @app.command()
@@ -20,7 +23,11 @@ def up(
     """Run the whole platform in the foreground: Postgres, broker, sandboxes, every service."""
     from practice_sync_cli.up import run_up
 
-    raise typer.Exit(run_up(exit_when_ready=exit_when_ready))
+    from practice_sync_cli.demo import register_demo_tenants
+    from practice_sync_cli.state import load_or_create_secrets
+
+    token = load_or_create_secrets().admin_token
+    raise typer.Exit(run_up(on_all_ready=lambda: register_demo_tenants(token), exit_when_ready=exit_when_ready))
 
 
 def _mount_sandboxes() -> None:
@@ -32,7 +39,4 @@ def _mount_sandboxes() -> None:
     sandbox_app.command("cliniko", help="The Cliniko sandbox (default port 8102).")(cliniko_run)
 
 
-try:
-    _mount_sandboxes()
-except ImportError:  # TEMP while sandboxes are written
-    pass
+_mount_sandboxes()

@@ -110,6 +110,10 @@ def build_components(
         if name == "credentials":
             env["PRACTICE_SYNC_SERVICE_TOKENS"] = secrets.service_tokens_env()
             env["CREDENTIALS_KEYRING"] = secrets.keyring
+            # The Clio sandbox's OAuth app, unless the operator configured a real one.
+            env.setdefault("CLIO_CLIENT_ID", "sandbox-clio-client")
+            env.setdefault("CLIO_CLIENT_SECRET", "sandbox-clio-secret")
+            env.setdefault("CLIO_BASE_URL", sandbox_url("clio"))
         else:
             env["PRACTICE_SYNC_SERVICE_TOKEN"] = secrets.service_tokens.get(name, "")
         components.append(

@@ -119,6 +119,12 @@ async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:
     assert "2048" in r.json()["error"]["message"]
 
 
+async def test_unknown_route_is_a_json_404(client: httpx.AsyncClient) -> None:
+    r = await client.get("/no/such/route")
+    assert r.status_code == 404
+    assert r.json()["error"]["type"] == "not_found"
+
+
 async def test_unhandled_error_is_a_json_500_without_internals(client: httpx.AsyncClient) -> None:
     r = await client.get("/boom")
     assert r.status_code == 500

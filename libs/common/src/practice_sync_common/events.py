@@ -136,4 +136,6 @@ def envelope(
     data: D,
     correlation_id: UUID | None = None,
 ) -> Envelope[D]:
-    return Envelope[D](type=event_type, source=source, org_id=org_id, data=data, correlation_id=correlation_id)
+    return Envelope[D](
+        type=event_type, source=source, org_id=org_id, data=data, correlation_id=correlation_id
+    )

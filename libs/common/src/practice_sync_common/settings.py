@@ -30,6 +30,7 @@ class CommonSettings(BaseSettings):
     service_tokens: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_SERVICE_TOKENS")
     # The token this service presents when it calls another service's internal API.
     service_token: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_SERVICE_TOKEN")
+    credentials_url: str = "http://127.0.0.1:8001"
     log_level: str = "INFO"
     log_json: bool = True
     http_host: str = "127.0.0.1"

@@ -1,0 +1,192 @@
+"""`practice-sync credentials …`: set and list provider credentials through the credentials service."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from practice_sync_cli.state import admin_token
+from practice_sync_common.ports import LOOPBACK, SERVICE_PORTS
+
+credentials_app = typer.Typer(
+    help="Provider credentials per organization (stored encrypted by the credentials service).",
+    no_args_is_help=True,
+)
+console = Console()
+PROVIDERS = ("cliniko", "clio")
+_LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+class CredentialsError(Exception):
+    """A failed call to the credentials service, with a message meant for the operator."""
+
+
+def default_url() -> str:
+    return os.environ.get("CREDENTIALS_URL") or f"http://{LOOPBACK}:{SERVICE_PORTS['credentials']}"
+
+
+def _check(r: httpx.Response) -> dict[str, Any]:
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if r.is_success and isinstance(body, dict):
+        return body
+    message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    raise CredentialsError(
+        f"{r.request.method} {r.request.url.path} → {r.status_code}: {message or r.text[:200]}"
+    )
+
+
+def set_cliniko(
+    client: httpx.Client, org: str, api_key: str, api_url: str | None, validate: bool = True
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"api_key": api_key, "validate": validate}
+    if api_url:
+        body["api_url"] = api_url
+    return _check(client.put(f"/admin/orgs/{org}/credentials/cliniko", json=body))
+
+
+def start_clio(client: httpx.Client, org: str, region: str | None = None) -> str:
+    params = {"org_id": org, **({"region": region} if region else {})}
+    return str(_check(client.get("/oauth/clio/start", params=params))["authorize_url"])
+
+
+def complete_clio_by_redirects(authorize_url: str, timeout: float = 30.0) -> dict[str, Any]:
+    """Follow the authorize URL to our callback, as a browser would after an automatic consent.
+
+    Only the Clio sandbox approves without a person; its own client (no admin token) is used so no
+    credential of ours travels to the provider.
+    """
+    with httpx.Client(follow_redirects=True, timeout=timeout) as browser:
+        r = browser.get(authorize_url)
+    return _check(r)
+
+
+def is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in _LOOPBACK_HOSTS or host.startswith("127.")
+
+
+def admin_client(base_url: str, token: str, timeout: float = 30.0) -> httpx.Client:
+    return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token}"}, timeout=timeout)
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    console.print(f"[red]error:[/] {message}")
+    return typer.Exit(code)
+
+
+@credentials_app.command("set")
+def set_command(
+    org: str = typer.Option(..., "--org", help="organization id"),
+    provider: str = typer.Option(..., "--provider", help="cliniko or clio"),
+    api_key: str | None = typer.Option(None, "--api-key", help="Cliniko API key (Clio uses OAuth instead)"),
+    api_url: str | None = typer.Option(
+        None, "--api-url", help="Cliniko API base URL (default: from the key)"
+    ),
+    validate: bool = typer.Option(True, "--validate/--no-validate", help="ask Cliniko whether the key works"),
+    region: str | None = typer.Option(None, "--region", help="Clio region: us, eu, ca or au"),
+    follow: bool | None = typer.Option(
+        None,
+        "--follow/--no-follow",
+        help="complete the Clio flow by following redirects (default: only for a loopback sandbox)",
+    ),
+    url: str = typer.Option(
+        None, "--url", help="credentials service URL", show_default="http://127.0.0.1:8001"
+    ),
+) -> None:
+    """Store a provider credential for an organization (Cliniko: API key; Clio: OAuth)."""
+    provider = provider.strip().lower()
+    if provider not in PROVIDERS:
+        raise _fail(f"unknown provider {provider!r}; expected one of: {', '.join(PROVIDERS)}", 2)
+    base = url or default_url()
+    try:
+        with admin_client(base, admin_token()) as client:
+            if provider == "cliniko":
+                if not api_key:
+                    raise _fail("--api-key is required for cliniko", 2)
+                cred = set_cliniko(client, org, api_key, api_url, validate)
+                _print_credentials([cred])
+                if cred["status"] not in ("valid", "unvalidated"):
+                    raise _fail(f"stored, but the key does not work: {cred['status_message']}")
+                return
+            if api_key or api_url:
+                raise _fail("Clio connects through OAuth: omit --api-key/--api-url", 2)
+            authorize_url = start_clio(client, org, region)
+            if follow is False or (follow is None and not is_loopback(authorize_url)):
+                console.print(
+                    "Open this URL in a browser and approve the app; Clio then returns to the service:"
+                )
+                console.print(authorize_url, soft_wrap=True)
+                return
+            done = complete_clio_by_redirects(authorize_url)
+            console.print(f"[green]connected[/] {done['org_id']} to clio: {done['message']}")
+    except httpx.HTTPError as exc:
+        raise _fail(
+            f"cannot reach the credentials service at {base} ({type(exc).__name__}); is it running?", 2
+        ) from None
+    except CredentialsError as exc:
+        raise _fail(str(exc)) from None
+
+
+@credentials_app.command("list")
+def list_command(
+    org: str | None = typer.Option(None, "--org", help="only this organization"),
+    provider: str | None = typer.Option(None, "--provider", help="only this provider"),
+    as_json: bool = typer.Option(False, "--json", help="print JSON"),
+    url: str = typer.Option(
+        None, "--url", help="credentials service URL", show_default="http://127.0.0.1:8001"
+    ),
+) -> None:
+    """List stored credentials: metadata and health only, never the secrets."""
+    base = url or default_url()
+    params = {k: v for k, v in {"org": org, "provider": provider}.items() if v}
+    try:
+        with admin_client(base, admin_token()) as client:
+            creds = _check(client.get("/admin/credentials", params=params))["credentials"]
+    except httpx.HTTPError as exc:
+        raise _fail(
+            f"cannot reach the credentials service at {base} ({type(exc).__name__}); is it running?", 2
+        ) from None
+    except CredentialsError as exc:
+        raise _fail(str(exc)) from None
+    if as_json:
+        import json
+
+        console.print_json(json.dumps(creds))
+        return
+    if not creds:
+        console.print("no credentials" + (f" for {org}" if org else ""))
+        return
+    _print_credentials(creds)
+
+
+_STATUS_STYLE = {"valid": "green", "unvalidated": "yellow", "needs_reauth": "red"}
+
+
+def _print_credentials(creds: list[dict[str, Any]]) -> None:
+    table = Table()
+    for col in ("org", "provider", "kind", "status", "hint", "api url", "key", "expires", "message"):
+        table.add_column(col)
+    for c in creds:
+        style = _STATUS_STYLE.get(c["status"], "red")
+        kind = c["kind"] + (f" {c['name']}" if c.get("name") else "")
+        table.add_row(
+            c["org_id"],
+            c["provider"],
+            kind,
+            f"[{style}]{c['status']}[/]",
+            c.get("hint") or "",
+            c.get("api_url") or "",
+            c.get("key_id") or "",
+            (c.get("expires_at") or "")[:19],
+            c.get("status_message") or "",
+        )
+    console.print(table)

@@ -1,0 +1,40 @@
+"""The Cliniko sandbox as a FastAPI app: /v1 for clients, /_sandbox for tests and benchmarks."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import control, routes
+from .config import ClinikoSandboxConfig
+from .guard import guard
+from .http import json_response, not_found
+from .state import SandboxState
+
+
+def create_app(config: ClinikoSandboxConfig | None = None) -> FastAPI:
+    config = config or ClinikoSandboxConfig()
+    state = SandboxState.create(config)
+    if config.eager:
+        for slot in state.slots.values():
+            slot.account()
+    app = FastAPI(
+        title="Cliniko sandbox",
+        docs_url="/_sandbox/docs",
+        openapi_url="/_sandbox/openapi.json",
+        redoc_url=None,
+    )
+    app.state.sandbox = state
+    app.middleware("http")(guard)
+    app.include_router(routes.router)
+    app.include_router(control.router)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        # Cliniko answers unknown routes with its HTML 404 page; the control API stays JSON
+        if exc.status_code == 404 and not request.url.path.startswith("/_sandbox/"):
+            return not_found()
+        return json_response({"message": exc.detail}, exc.status_code)
+
+    return app

@@ -1,0 +1,192 @@
+"""Word pools for synthetic people: repeated names, accents and apostrophes on purpose."""
+
+from __future__ import annotations
+
+import unicodedata
+
+FIRST_NAMES = (
+    "Olivia",
+    "Charlotte",
+    "Amelia",
+    "Isla",
+    "Mia",
+    "Ava",
+    "Grace",
+    "Chloé",
+    "Zoë",
+    "Renée",
+    "Siobhán",
+    "Aoife",
+    "Noémie",
+    "Léa",
+    "Inés",
+    "María",
+    "José",
+    "Jack",
+    "Oliver",
+    "Noah",
+    "William",
+    "Thomas",
+    "Lucas",
+    "James",
+    "Liam",
+    "Henry",
+    "Ethan",
+    "Mateo",
+    "François",
+    "Björn",
+    "Søren",
+    "Jürgen",
+    "Łukasz",
+    "Ngaio",
+    "Aroha",
+    "Tāne",
+    "Priya",
+    "Arjun",
+    "Wei",
+    "Mei",
+    "Hiroshi",
+    "Yuki",
+    "Fatima",
+    "Omar",
+    "Sarah",
+    "Sara",
+    "Emma",
+    "Emily",
+    "Jessica",
+    "Daniel",
+    "David",
+    "Michael",
+    "Matthew",
+    "Sophie",
+    "Ruby",
+    "Harper",
+    "Ella",
+    "Jack",
+    "Olivia",
+    "Noah",
+)
+LAST_NAMES = (
+    "Smith",
+    "Jones",
+    "Williams",
+    "Brown",
+    "Wilson",
+    "Taylor",
+    "Johnson",
+    "White",
+    "Martin",
+    "Anderson",
+    "Thompson",
+    "Nguyen",
+    "Nguyễn",
+    "Tran",
+    "Lee",
+    "Kim",
+    "Patel",
+    "Singh",
+    "García",
+    "Muñoz",
+    "Müller",
+    "O'Brien",
+    "O'Connor",
+    "MacDonald",
+    "McDonald",
+    "Kelly",
+    "Ryan",
+    "Walker",
+    "Harris",
+    "Lewis",
+    "Young",
+    "King",
+    "Wright",
+    "Chen",
+    "Wang",
+    "Li",
+    "Zhang",
+    "Rossi",
+    "Dubois",
+    "Lefèvre",
+    "Østergaard",
+    "Kowalski",
+    "Wiśniewska",
+    "Papadopoulos",
+    "Te Whata",
+    "Ngata",
+    "Hēnare",
+    "Smith-Jones",
+    "van der Berg",
+    "De Silva",
+    "D'Angelo",
+    "Smith",
+    "Nguyen",
+    "Brown",
+)
+PREFERRED = ("Liv", "Charlie", "Millie", "Jim", "Will", "Tom", "Dan", "Mike", "Matt", "Soph", "Jess", "Bea")
+TITLES = ("Mr", "Mrs", "Ms", "Miss", "Dr", "Mx")
+EMAIL_DOMAINS = ("example.com", "example.org", "example.net", "mail.example.com")
+STREETS = (
+    "Main St",
+    "High St",
+    "George St",
+    "Queen St",
+    "Church Rd",
+    "Station Rd",
+    "Park Ave",
+    "Rue Lafayette",
+)
+CITIES = (
+    ("Sydney", "NSW", "2000"),
+    ("Melbourne", "VIC", "3000"),
+    ("Brisbane", "QLD", "4000"),
+    ("Perth", "WA", "6000"),
+    ("Adelaide", "SA", "5000"),
+    ("Hobart", "TAS", "7000"),
+    ("Auckland", "AUK", "1010"),
+    ("Wellington", "WGN", "6011"),
+)
+PRACTITIONER_DESIGNATIONS = (
+    "Physiotherapist",
+    "Osteopath",
+    "Chiropractor",
+    "Podiatrist",
+    "Exercise Physiologist",
+)
+BUSINESS_NAMES = (
+    "Harbour Physio",
+    "Northside Health",
+    "Eastgate Clinic",
+    "Parkview Allied Health",
+    "Bayside Rehab",
+)
+
+# (name, minutes, max attendees or 0 for one-to-one, category, colour)
+APPOINTMENT_TYPES = (
+    ("Initial Consultation", 60, 0, "Physio", "#2d9cdb"),
+    ("Standard Consultation", 30, 0, "Physio", "#27ae60"),
+    ("Extended Consultation", 45, 0, "Physio", "#f2994a"),
+    ("Telehealth Review", 30, 0, "Telehealth", "#9b51e0"),
+    ("Dry Needling", 30, 0, "Physio", "#eb5757"),
+    ("Remedial Massage", 60, 0, "Massage", "#56ccf2"),
+    ("Clinical Pilates Class", 60, 8, "Classes", "#6fcf97"),
+    ("Hydrotherapy Group", 45, 12, "Classes", "#bb6bd9"),
+)
+INDIVIDUAL_TYPE_ROWS = tuple(i for i, t in enumerate(APPOINTMENT_TYPES) if t[2] == 0)
+GROUP_TYPE_ROWS = tuple(i for i, t in enumerate(APPOINTMENT_TYPES) if t[2] > 0)
+
+CANCELLATION_REASONS = {
+    10: "Feeling better",
+    20: "Condition worse",
+    30: "Sick",
+    31: "COVID-19 related",
+    40: "Away",
+    50: "Other",
+    60: "Work",
+}
+CANCELLATION_CODES = tuple(CANCELLATION_REASONS)
+
+
+def ascii_slug(text: str) -> str:
+    """Lower-case ASCII letters and digits only: what a person would type into an email address."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if c.isascii() and c.isalnum()).lower()

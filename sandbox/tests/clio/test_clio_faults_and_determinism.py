@@ -1,0 +1,95 @@
+"""Fault injection kinds, the control API's clock, and byte-identical data for a seed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+
+def test_forced_429s_then_recovery(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"force_429": 2})
+    statuses = [clio.http.get("/api/v4/contacts", headers=h).status_code for _ in range(3)]
+    assert statuses == [429, 429, 200]
+
+
+def test_forced_429_has_retry_after(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"force_429": 1})
+    r = clio.http.get("/api/v4/contacts", headers=h)
+    assert r.status_code == 429 and int(r.headers["Retry-After"]) >= 1 and "X-RateLimit-Limit" in r.headers
+
+
+def test_server_error_burst_and_rate(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"server_errors": 2, "error_statuses": [503]})
+    assert [clio.http.get("/api/v4/contacts", headers=h).status_code for _ in range(3)] == [503, 503, 200]
+    clio.http.post("/_sandbox/rate_limit", json={"limit": 1000})
+    clio.http.post("/_sandbox/faults", json={"error_rate": 0.5, "seed": 7})
+    codes = [clio.http.get("/api/v4/contacts", headers=h, params={"limit": 1}).status_code for _ in range(40)]
+    assert 5 < sum(c >= 500 for c in codes) < 35
+    clio.http.delete("/_sandbox/faults")
+    assert clio.http.get("/api/v4/contacts", headers=h).status_code == 200
+
+
+def test_latency(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"latency_ms": 300})
+    start = time.monotonic()
+    clio.http.get("/api/v4/contacts", headers=h)
+    assert time.monotonic() - start >= 0.3
+
+
+def test_malformed_page(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"malformed_pages": 1})
+    r = clio.http.get("/api/v4/contacts", headers=h)
+    assert r.status_code == 200
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(r.content)
+    assert clio.http.get("/api/v4/contacts", headers=h).json()["data"]
+
+
+def test_connection_cut_mid_body(clio):
+    h = clio.auth()
+    clio.http.post("/_sandbox/faults", json={"cut_connections": 1})
+    with pytest.raises(httpx.HTTPError), httpx.Client(base_url=clio.url) as fresh:
+        fresh.get("/api/v4/contacts", headers=h)
+    assert clio.http.get("/api/v4/contacts", headers=h).status_code == 200
+
+
+def test_health_and_clock(clio):
+    health = clio.http.get("/_sandbox/health").json()
+    assert health["status"] == "ok" and health["accounts"][0]["slug"] == "demo-law"
+    before = clio.http.get("/_sandbox/clock").json()["epoch"]
+    after = clio.http.post("/_sandbox/clock/advance", json={"seconds": 3600}).json()["epoch"]
+    assert after - before >= 3600
+    r = clio.http.post("/_sandbox/clock/set", json={"at": "2030-01-01T00:00:00Z"})
+    assert r.json()["now"].startswith("2030-01-01T00:00")
+
+
+def _crawl(clio) -> list[bytes]:
+    h = clio.auth()
+    url = (
+        "/api/v4/contacts.json?limit=7&fields=id,etag,name,first_name,last_name,type,created_at,updated_at,"
+        "primary_email_address,email_addresses{id,etag,address,name,primary},phone_numbers{id,number},company"
+    )
+    bodies = []
+    while url:
+        r = clio.http.get(url, headers=h)
+        bodies.append(r.content.replace(clio.url.encode(), b"BASE"))
+        url = r.json()["meta"]["paging"].get("next")
+    return bodies
+
+
+def test_same_seed_byte_identical(clio_factory):
+    a, b = clio_factory(seed=42), clio_factory(seed=42)
+    assert _crawl(a) == _crawl(b)
+    c = clio_factory(seed=43)
+    assert _crawl(a) != _crawl(c)
+    export_a = a.http.get("/_sandbox/accounts/demo-law/contacts/export").content
+    export_b = b.http.get("/_sandbox/accounts/demo-law/contacts/export").content
+    assert export_a == export_b

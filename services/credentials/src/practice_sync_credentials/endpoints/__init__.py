@@ -1,0 +1,1 @@
+"""HTTP routes: parse and authorize, call one use case, shape the answer."""

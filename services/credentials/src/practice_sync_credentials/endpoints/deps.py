@@ -1,0 +1,21 @@
+"""Shared request dependencies: the service container and canonical path parameters."""
+
+from __future__ import annotations
+
+from fastapi import Path, Request
+
+from practice_sync_credentials.domain.providers import Provider, canonical_org_id, parse_provider
+from practice_sync_credentials.service.context import Services
+
+
+def services(request: Request) -> Services:
+    svc: Services = request.app.state.services
+    return svc
+
+
+def org_path(org: str = Path(description="organization id", max_length=200)) -> str:
+    return canonical_org_id(org)
+
+
+def provider_path(provider: str = Path(description="cliniko or clio", max_length=64)) -> Provider:
+    return parse_provider(provider)

@@ -1,0 +1,58 @@
+"""Pending OAuth authorizations, keyed by the hash of their `state`; each is single use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from practice_sync_credentials.repository.tables import oauth_states
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthStateRow:
+    org_id: str
+    provider: str
+    region: str
+    redirect_uri: str
+
+
+async def add(
+    session: AsyncSession,
+    *,
+    state_hash: str,
+    org_id: str,
+    provider: str,
+    region: str,
+    redirect_uri: str,
+    expires_at: datetime,
+) -> None:
+    await session.execute(
+        sa.insert(oauth_states).values(
+            state_hash=state_hash,
+            organization_id=org_id,
+            provider=provider,
+            region=region,
+            redirect_uri=redirect_uri,
+            expires_at=expires_at,
+        )
+    )
+
+
+async def consume(session: AsyncSession, state_hash: str, now: datetime) -> OAuthStateRow | None:
+    """Delete and return the state if it exists and has not expired (expired ones are deleted too)."""
+    t = oauth_states.c
+    r = (
+        await session.execute(
+            sa.delete(oauth_states)
+            .where(t.state_hash == state_hash)
+            .returning(t.organization_id, t.provider, t.region, t.redirect_uri, t.expires_at)
+        )
+    ).first()
+    # Housekeeping: abandoned flows should not pile up.
+    await session.execute(sa.delete(oauth_states).where(t.expires_at < now))
+    if r is None or r[4] <= now:
+        return None
+    return OAuthStateRow(org_id=r[0], provider=r[1], region=r[2], redirect_uri=r[3])

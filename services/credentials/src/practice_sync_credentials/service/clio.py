@@ -1,0 +1,426 @@
+"""Clio OAuth: authorize (start), code exchange (callback), refresh, revoke, and a health check."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as token_gen
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.logging import get_logger
+from practice_sync_credentials.domain.clio_tokens import (
+    ClioTokenError,
+    ClioTokenSet,
+    merge_refresh,
+    needs_refresh,
+    oauth_base_url,
+    parse_region,
+)
+from practice_sync_credentials.domain.providers import Kind, Provider, Status
+from practice_sync_credentials.domain.redaction import mask
+from practice_sync_credentials.repository import audit as audit_repo
+from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.repository import oauth_states
+from practice_sync_credentials.repository import orgs as org_repo
+from practice_sync_credentials.repository.credentials import CredentialRow
+from practice_sync_credentials.service.audit import record_alone
+from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.errors import (
+    Invalid,
+    NeedsReauth,
+    NotConfigured,
+    NotFound,
+    ProviderUnavailable,
+    ServiceError,
+)
+from practice_sync_credentials.service.vault import SecretRef
+
+log = get_logger(__name__)
+PROVIDER = Provider.CLIO.value
+KIND = Kind.OAUTH_TOKENS.value
+
+
+class OAuthRejected(ServiceError):
+    """Clio answered the token endpoint with an OAuth error (invalid_grant, invalid_client, ...)."""
+
+    status = 400
+    type = "oauth_rejected"
+
+    def __init__(self, error: str, description: str) -> None:
+        super().__init__(
+            f"Clio refused the token request: {error}" + (f" ({description})" if description else "")
+        )
+        self.error = error
+
+
+@dataclass(frozen=True, slots=True)
+class StartedFlow:
+    authorize_url: str
+    expires_at: datetime
+    region: str
+
+
+def base_url(services: Services, region: str) -> str:
+    override = services.settings.clio_base_url
+    return override.rstrip("/") if override else oauth_base_url(region)
+
+
+def ref(org_id: str) -> SecretRef:
+    return SecretRef(org_id, PROVIDER, KIND)
+
+
+def _require_client(services: Services) -> tuple[str, str]:
+    client_id = services.settings.clio_client_id
+    client_secret = services.settings.clio_client_secret.get_secret_value()
+    if not client_id or not client_secret:
+        raise NotConfigured("Clio OAuth is not configured: set CLIO_CLIENT_ID and CLIO_CLIENT_SECRET")
+    return client_id, client_secret
+
+
+def _hash_state(state: str) -> str:
+    return hashlib.sha256(state.encode()).hexdigest()
+
+
+async def start(services: Services, actor: str, org_id: str, region: str | None) -> StartedFlow:
+    client_id, _ = _require_client(services)
+    now = services.now()
+    state = token_gen.token_urlsafe(32)
+    redirect_uri = services.settings.clio_redirect_uri
+    async with unit_of_work(services.sessions) as session:
+        created = await org_repo.ensure(session, org_id)
+        org = await org_repo.get(session, org_id)
+        chosen = parse_region(
+            region or (org.clio_region if org else None) or services.settings.clio_default_region
+        )
+        await org_repo.upsert(session, org_id, None, chosen.value)
+        expires_at = now + timedelta(seconds=services.settings.oauth_state_ttl_s)
+        await oauth_states.add(
+            session,
+            state_hash=_hash_state(state),
+            org_id=org_id,
+            provider=PROVIDER,
+            region=chosen.value,
+            redirect_uri=redirect_uri,
+            expires_at=expires_at,
+        )
+        if created:
+            await audit_repo.record(session, actor=actor, action="org.create", outcome="ok", org_id=org_id)
+        await audit_repo.record(
+            session,
+            actor=actor,
+            action="oauth.start",
+            outcome="ok",
+            org_id=org_id,
+            provider=PROVIDER,
+            detail=f"region {chosen.value}",
+        )
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": client_id,
+            "redirect_uri": redirect_uri,
+            "state": state,
+            # Clio's own sample sends this so a declined consent still comes back to us.
+            "redirect_on_decline": "true",
+        }
+    )
+    return StartedFlow(f"{base_url(services, chosen)}/oauth/authorize?{query}", expires_at, chosen.value)
+
+
+async def callback(
+    services: Services, code: str | None, state: str | None, error: str | None
+) -> CredentialRow:
+    if not state:
+        raise Invalid("the callback has no 'state'; start the flow again with GET /oauth/clio/start")
+    async with unit_of_work(services.sessions) as session:
+        pending = await oauth_states.consume(session, _hash_state(state), services.now())
+    if pending is None:
+        await record_alone(
+            services,
+            actor="oauth-callback",
+            action="oauth.callback",
+            outcome="denied",
+            provider=PROVIDER,
+            detail="unknown or expired state",
+        )
+        raise Invalid("unknown, used or expired OAuth state; start the flow again with GET /oauth/clio/start")
+    org_id = pending.org_id
+    if error or not code:
+        reason = error or "no code"
+        await record_alone(
+            services,
+            actor="oauth-callback",
+            action="oauth.callback",
+            outcome="declined",
+            org_id=org_id,
+            provider=PROVIDER,
+            detail=reason[:100],
+        )
+        raise Invalid(f"Clio did not authorize the app ({reason[:100]}); nothing was stored")
+    client_id, client_secret = _require_client(services)
+    base = base_url(services, pending.region)
+    try:
+        response = await token_request(
+            services,
+            base,
+            {
+                "client_id": client_id,
+                "client_secret": client_secret,
+                "grant_type": "authorization_code",
+                "code": code,
+                "redirect_uri": pending.redirect_uri,
+            },
+        )
+        tokens = ClioTokenSet.from_response(response, services.now())
+    except (ServiceError, ClioTokenError) as exc:
+        message = (
+            exc.message if isinstance(exc, ServiceError) else f"unusable token response from Clio: {exc}"
+        )
+        await record_alone(
+            services,
+            actor="oauth-callback",
+            action="oauth.callback",
+            outcome="error",
+            org_id=org_id,
+            provider=PROVIDER,
+            detail=message,
+        )
+        if isinstance(exc, ServiceError):
+            raise
+        raise ProviderUnavailable(message) from None
+    meta = {"region": pending.region, "oauth_base_url": base, "api_url": f"{base}/api/v4"}
+    async with unit_of_work(services.sessions) as session:
+        await org_repo.ensure(session, org_id)
+        row = await cred_repo.upsert(
+            session,
+            org_id=org_id,
+            provider=PROVIDER,
+            kind=KIND,
+            name="",
+            ciphertext=services.vault.seal(ref(org_id), tokens.to_secret_fields()),
+            key_id=services.vault.current_kid,
+            status=Status.VALID.value,
+            status_message="connected through OAuth",
+            hint=mask(tokens.access_token),
+            meta=meta,
+            expires_at=tokens.expires_at,
+            validated=True,
+            refreshed=True,
+        )
+        await audit_repo.record(
+            session,
+            actor="oauth-callback",
+            action="oauth.callback",
+            outcome="ok",
+            org_id=org_id,
+            provider=PROVIDER,
+            kind=KIND,
+            detail=f"tokens stored (region {pending.region})",
+        )
+    return row
+
+
+async def token_request(services: Services, base: str, form: dict[str, str]) -> dict[str, Any]:
+    url = f"{base}/oauth/token"
+    try:
+        r = await services.http.post(
+            url,
+            data=form,
+            headers={"Accept": "application/json"},
+            timeout=services.settings.provider_timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        raise ProviderUnavailable(f"cannot reach Clio at {base}: {type(exc).__name__}") from None
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if r.status_code == 200 and isinstance(body, dict):
+        return body
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        description = body.get("error_description")
+        raise OAuthRejected(body["error"], description[:200] if isinstance(description, str) else "")
+    raise ProviderUnavailable(f"Clio's token endpoint at {base} answered {r.status_code}")
+
+
+@dataclass(frozen=True, slots=True)
+class Current:
+    row: CredentialRow
+    tokens: ClioTokenSet
+
+
+async def current(services: Services, org_id: str, *, refresh_within: timedelta | None = None) -> Current:
+    """The stored tokens, refreshed first when they expire within ``refresh_within``."""
+    async with unit_of_work(services.sessions) as session:
+        row = await cred_repo.get(session, org_id, PROVIDER, KIND)
+    if row is None:
+        raise NotFound(f"org {org_id!r} has no Clio connection; run the OAuth flow (GET /oauth/clio/start)")
+    if row.status == Status.NEEDS_REAUTH:
+        raise NeedsReauth(f"org {org_id!r} must reconnect Clio: {row.status_message}")
+    tokens = ClioTokenSet.from_secret_fields(services.vault.open(ref(org_id), row.ciphertext))
+    if refresh_within is not None and needs_refresh(tokens, services.now(), refresh_within):
+        return await refresh(services, "system", org_id, force=False)
+    return Current(row, tokens)
+
+
+async def refresh(services: Services, actor: str, org_id: str, *, force: bool = True) -> Current:
+    """Trade the refresh token for a new access token; one refresh per org at a time (row lock).
+
+    ``force=False`` returns tokens that another caller refreshed moments ago instead of refreshing again.
+    """
+    client_id, client_secret = _require_client(services)
+    failure: ServiceError | None = None
+    result: Current | None = None
+    async with unit_of_work(services.sessions) as session:
+        row = await cred_repo.get(session, org_id, PROVIDER, KIND, for_update=True)
+        if row is None:
+            raise NotFound(
+                f"org {org_id!r} has no Clio connection; run the OAuth flow (GET /oauth/clio/start)"
+            )
+        if row.status == Status.NEEDS_REAUTH:
+            raise NeedsReauth(f"org {org_id!r} must reconnect Clio: {row.status_message}")
+        tokens = ClioTokenSet.from_secret_fields(services.vault.open(ref(org_id), row.ciphertext))
+        now = services.now()
+        recent = row.refreshed_at is not None and (now - row.refreshed_at).total_seconds() < (
+            services.settings.clio_refresh_min_interval_s
+        )
+        if recent and not force:
+            return Current(row, tokens)
+        base = str(row.meta.get("oauth_base_url") or base_url(services, str(row.meta.get("region", "US"))))
+        try:
+            response = await token_request(
+                services,
+                base,
+                {
+                    "client_id": client_id,
+                    "client_secret": client_secret,
+                    "grant_type": "refresh_token",
+                    "refresh_token": tokens.refresh_token,
+                },
+            )
+            new = merge_refresh(tokens, response, now)
+        except OAuthRejected as exc:
+            if exc.error == "invalid_grant":
+                message = (
+                    "Clio rejected the refresh token (invalid_grant): the app was disconnected or the grant "
+                    f"revoked; reconnect with `practice-sync credentials set --org {org_id} --provider clio`"
+                )
+                await cred_repo.set_status(session, row.id, Status.NEEDS_REAUTH.value, message)
+                failure = NeedsReauth(message)
+            else:
+                await cred_repo.set_status(session, row.id, Status.ERROR.value, exc.message)
+                failure = exc
+            await audit_repo.record(
+                session,
+                actor=actor,
+                action="credential.refresh",
+                outcome=exc.error,
+                org_id=org_id,
+                provider=PROVIDER,
+                kind=KIND,
+                detail=failure.message,
+            )
+        except (ProviderUnavailable, ClioTokenError) as exc:
+            message = exc.message if isinstance(exc, ServiceError) else f"unusable refresh response: {exc}"
+            failure = ProviderUnavailable(message)
+            await audit_repo.record(
+                session,
+                actor=actor,
+                action="credential.refresh",
+                outcome="error",
+                org_id=org_id,
+                provider=PROVIDER,
+                kind=KIND,
+                detail=message,
+            )
+        else:
+            await cred_repo.update_secret(
+                session,
+                row.id,
+                ciphertext=services.vault.seal(ref(org_id), new.to_secret_fields()),
+                key_id=services.vault.current_kid,
+                hint=mask(new.access_token),
+                meta=row.meta,
+                expires_at=new.expires_at,
+                status=Status.VALID.value,
+                status_message="refreshed",
+                refreshed=True,
+            )
+            await audit_repo.record(
+                session,
+                actor=actor,
+                action="credential.refresh",
+                outcome="ok",
+                org_id=org_id,
+                provider=PROVIDER,
+                kind=KIND,
+            )
+            fresh = await cred_repo.get(session, org_id, PROVIDER, KIND)
+            assert fresh is not None
+            result = Current(fresh, new)
+    # Raised after the commit, so the health status and audit entry stay recorded.
+    if failure is not None:
+        raise failure
+    assert result is not None
+    return result
+
+
+async def revoke(services: Services, row: CredentialRow, tokens: ClioTokenSet) -> tuple[bool, str]:
+    """Best effort: `POST /oauth/deauthorize` with the access token. Never blocks a delete."""
+    base = str(row.meta.get("oauth_base_url") or base_url(services, str(row.meta.get("region", "US"))))
+    try:
+        r = await services.http.post(
+            f"{base}/oauth/deauthorize",
+            headers={"Authorization": f"Bearer {tokens.access_token}", "Accept": "application/json"},
+            timeout=services.settings.provider_timeout_s,
+        )
+    except httpx.HTTPError as exc:
+        return False, f"could not reach Clio to revoke: {type(exc).__name__}"
+    if r.status_code < 300:
+        return True, "revoked at Clio"
+    if r.status_code == 401:
+        return True, "the token was already invalid at Clio"
+    return False, f"Clio answered {r.status_code} to the revoke"
+
+
+async def check(services: Services, actor: str, org_id: str) -> tuple[Status, str]:
+    """Health check: `GET {api_url}/users/who_am_i` with the access token, refreshing once on a 401."""
+    try:
+        cur = await current(services, org_id, refresh_within=timedelta(minutes=5))
+    except NeedsReauth as exc:
+        return Status.NEEDS_REAUTH, exc.message
+    for attempt in range(2):
+        api_url = str(cur.row.meta.get("api_url"))
+        try:
+            r = await services.http.get(
+                f"{api_url}/users/who_am_i",
+                params={"fields": "id,name"},
+                headers={"Authorization": f"Bearer {cur.tokens.access_token}", "Accept": "application/json"},
+                timeout=services.settings.provider_timeout_s,
+            )
+        except httpx.HTTPError as exc:
+            return Status.UNREACHABLE, f"cannot reach Clio at {api_url}: {type(exc).__name__}"
+        if r.status_code == 200:
+            return Status.VALID, "Clio accepted the access token"
+        if r.status_code == 401 and attempt == 0:
+            try:
+                cur = await refresh(services, actor, org_id, force=True)
+            except NeedsReauth as exc:
+                return Status.NEEDS_REAUTH, exc.message
+            except ServiceError as exc:
+                return Status.UNREACHABLE, exc.message
+            continue
+        if r.status_code == 403:
+            return (
+                Status.FORBIDDEN,
+                "Clio refused the request (403): check the app's scopes and the user's role",
+            )
+        if r.status_code >= 500:
+            return Status.UNREACHABLE, f"Clio answered {r.status_code}; try again later"
+        return Status.ERROR, f"Clio answered {r.status_code} to who_am_i"
+    return Status.INVALID_KEY, "Clio rejected a freshly refreshed access token"

@@ -1,0 +1,143 @@
+"""Import of the Cliniko seed's rows: Fernet under CREDENTIALS_ENCRYPTION_KEY, re-sealed under the ring."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.logging import secrets
+from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key
+from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
+from practice_sync_credentials.domain.errors import CredentialsDomainError
+from practice_sync_credentials.domain.legacy_fernet import LEGACY_ENV_VAR, decode_legacy
+from practice_sync_credentials.domain.providers import (
+    Kind,
+    Provider,
+    Status,
+    canonical_org_id,
+    parse_provider,
+)
+from practice_sync_credentials.domain.redaction import mask
+from practice_sync_credentials.repository import audit as audit_repo
+from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.repository import orgs as org_repo
+from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.errors import Invalid, NotConfigured
+from practice_sync_credentials.service.vault import SecretRef
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyRow:
+    org_id: str
+    provider: str
+    ciphertext: str
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    ref: SecretRef
+    fields: dict[str, str]
+    hint: str
+    meta: dict[str, Any]
+    expires_at: datetime | None
+
+
+def _prepare(index: int, row: LegacyRow, fernet_key: str) -> _Prepared:
+    where = f"row {index}"
+    try:
+        org_id = canonical_org_id(row.org_id)
+        where = f"row {index} (org {org_id!r}, provider {row.provider[:32]!r})"
+        provider = parse_provider(row.provider)
+        fields = decode_legacy(fernet_key, row.ciphertext)
+        secrets.add(*fields.values())
+        if provider is Provider.CLINIKO:
+            if "api_key" not in fields:
+                raise Invalid("payload has no api_key field")
+            parsed = parse_api_key(fields["api_key"])
+            url = api_url_for(parsed, fields.get("api_url") or None)
+            return _Prepared(
+                SecretRef(org_id, provider.value, Kind.API_KEY.value),
+                {"api_key": parsed.value},
+                parsed.hint,
+                {
+                    "api_url": url,
+                    "shard": parsed.shard,
+                    "api_url_given": "api_url" in fields,
+                    "imported": True,
+                },
+                None,
+            )
+        tokens = ClioTokenSet.from_secret_fields(_clio_fields(fields))
+        return _Prepared(
+            SecretRef(org_id, provider.value, Kind.OAUTH_TOKENS.value),
+            tokens.to_secret_fields(),
+            mask(tokens.access_token),
+            {
+                "region": "US",
+                "imported": True,
+                **({"api_url": fields["api_url"]} if "api_url" in fields else {}),
+            },
+            tokens.expires_at,
+        )
+    except Invalid as exc:
+        raise Invalid(f"{where}: {exc.message}; nothing was imported") from None
+    except CredentialsDomainError as exc:
+        raise Invalid(f"{where}: {exc}; nothing was imported") from None
+
+
+def _clio_fields(fields: dict[str, str]) -> dict[str, str]:
+    out = dict(fields)
+    raw = out.get("expires_at")
+    # The seed stored expiry as epoch seconds (a number); the domain wants ISO-8601.
+    if raw and raw.replace(".", "", 1).isdigit():
+        out["expires_at"] = datetime.fromtimestamp(float(raw), UTC).isoformat()
+    return out
+
+
+async def import_rows(services: Services, actor: str, rows: list[LegacyRow]) -> int:
+    """All or nothing: every row is decoded and checked before one transaction writes them all."""
+    key = services.settings.credentials_encryption_key.get_secret_value()
+    if not key:
+        raise NotConfigured(f"{LEGACY_ENV_VAR} is not set: the legacy rows cannot be decrypted")
+    if not rows:
+        raise Invalid("no rows to import")
+    prepared = [_prepare(i, row, key) for i, row in enumerate(rows)]
+    seen: set[tuple[str, str]] = set()
+    for i, p in enumerate(prepared):
+        slot = (p.ref.org_id, p.ref.provider)
+        if slot in seen:
+            raise Invalid(
+                f"row {i}: a second {p.ref.provider} credential for org {p.ref.org_id!r}; "
+                "nothing was imported"
+            )
+        seen.add(slot)
+    async with unit_of_work(services.sessions) as session:
+        for p in prepared:
+            await org_repo.ensure(session, p.ref.org_id)
+            await cred_repo.upsert(
+                session,
+                org_id=p.ref.org_id,
+                provider=p.ref.provider,
+                kind=p.ref.kind,
+                name="",
+                ciphertext=services.vault.seal(p.ref, p.fields),
+                key_id=services.vault.current_kid,
+                status=Status.UNVALIDATED.value,
+                status_message="imported from the legacy store; not validated yet",
+                hint=p.hint,
+                meta=p.meta,
+                expires_at=p.expires_at,
+                validated=False,
+            )
+            await audit_repo.record(
+                session,
+                actor=actor,
+                action="legacy.import",
+                outcome="ok",
+                org_id=p.ref.org_id,
+                provider=p.ref.provider,
+                kind=p.ref.kind,
+            )
+    return len(prepared)

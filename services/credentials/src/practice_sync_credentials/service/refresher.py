@@ -1,0 +1,62 @@
+"""Refreshes Clio access tokens before they expire, so the gateway rarely meets a 401."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from datetime import timedelta
+
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.logging import get_logger
+from practice_sync_credentials.domain.providers import Kind, Provider, Status
+from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.service import clio
+from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.errors import ServiceError
+
+log = get_logger(__name__)
+
+
+async def refresh_expiring(services: Services) -> dict[str, int]:
+    """One sweep: refresh every Clio token set expiring within ``clio_refresh_ahead_s``."""
+    horizon = services.now() + timedelta(seconds=services.settings.clio_refresh_ahead_s)
+    async with unit_of_work(services.sessions) as session:
+        due = await cred_repo.expiring(
+            session, Provider.CLIO.value, Kind.OAUTH_TOKENS.value, horizon, Status.NEEDS_REAUTH.value
+        )
+    counts = {"due": len(due), "refreshed": 0, "failed": 0}
+    for org_id, _ in due:
+        try:
+            await clio.refresh(services, "refresher", org_id, force=False)
+            counts["refreshed"] += 1
+        except ServiceError as exc:
+            counts["failed"] += 1
+            log.warning("clio refresh failed", org_id=org_id, reason=exc.message)
+    return counts
+
+
+class Refresher:
+    def __init__(self, services: Services) -> None:
+        self.services = services
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        if self.services.settings.clio_refresh_interval_s > 0 and self.services.settings.clio_client_id:
+            self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                counts = await refresh_expiring(self.services)
+                if counts["due"]:
+                    log.info("clio refresh sweep", **counts)
+            except Exception as exc:
+                # A database blip must not end the loop for the life of the process.
+                log.warning("clio refresh sweep failed", error=type(exc).__name__)
+            await asyncio.sleep(self.services.settings.clio_refresh_interval_s)

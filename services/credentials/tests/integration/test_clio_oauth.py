@@ -1,0 +1,217 @@
+"""Clio OAuth against the Clio sandbox over HTTP: connect, refresh, invalid_grant, revoke, regions."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import httpx
+import sqlalchemy as sa
+
+from practice_sync_common.db import unit_of_work
+from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
+from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.service import clio
+from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.refresher import refresh_expiring
+from practice_sync_credentials.testing import admin, connect_clio, make_settings, new_org, running, service
+
+
+async def stored_tokens(services: Services, org: str) -> ClioTokenSet:
+    async with unit_of_work(services.sessions) as session:
+        row = await cred_repo.get(session, org, "clio", "oauth_tokens")
+    assert row is not None
+    return ClioTokenSet.from_secret_fields(services.vault.open(clio.ref(org), row.ciphertext))
+
+
+async def who_am_i(api_url: str, token: str) -> int:
+    async with httpx.AsyncClient() as c:
+        r = await c.get(f"{api_url}/users/who_am_i", headers={"Authorization": f"Bearer {token}"})
+    return r.status_code
+
+
+async def test_connect_stores_tokens_and_the_gateway_gets_a_working_token(
+    client: httpx.AsyncClient, services: Services, clio_sandbox: str
+) -> None:
+    org = new_org("law")
+    done = await connect_clio(client, org)
+    assert done == {
+        "org_id": org,
+        "provider": "clio",
+        "status": "valid",
+        "message": "connected through OAuth",
+    }
+    listed = (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()["credentials"]
+    assert [(c["provider"], c["kind"], c["status"]) for c in listed] == [("clio", "oauth_tokens", "valid")]
+    assert listed[0]["api_url"] == f"{clio_sandbox}/api/v4"
+    assert listed[0]["expires_at"] is not None
+    r = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["token_type"] == "bearer" and body["region"] == "US"
+    assert "refresh_token" not in body  # only this service ever uses it
+    assert await who_am_i(body["api_url"], body["access_token"]) == 200
+
+
+async def test_refresh_keeps_the_old_refresh_token(client: httpx.AsyncClient, services: Services) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    before = await stored_tokens(services, org)
+    r = await client.post(f"/internal/credentials/{org}/clio/refresh", headers=service("clio-gateway"))
+    assert r.status_code == 200, r.text
+    after = await stored_tokens(services, org)
+    assert after.access_token != before.access_token
+    assert r.json()["access_token"] == after.access_token
+    # The sandbox, like Clio, sends no refresh_token on refresh: the old one must be kept and still work.
+    assert after.refresh_token == before.refresh_token
+    again = await client.post(f"/internal/credentials/{org}/clio/refresh", headers=service("clio-gateway"))
+    assert again.status_code == 200
+    assert await who_am_i(again.json()["api_url"], again.json()["access_token"]) == 200
+    audit = (await client.get("/admin/audit", params={"org": org}, headers=admin())).json()["entries"]
+    assert sum(e["action"] == "credential.refresh" and e["outcome"] == "ok" for e in audit) == 2
+
+
+async def test_background_refresh_renews_tokens_before_expiry(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    before = await stored_tokens(services, org)
+    # The sandbox's tokens last an hour; a day's look-ahead makes them due.
+    assert services.settings.clio_refresh_ahead_s > 3600
+    counts = await refresh_expiring(services)
+    assert counts["refreshed"] >= 1, counts
+    after = await stored_tokens(services, org)
+    assert after.access_token != before.access_token
+    assert after.expires_at is not None and before.expires_at is not None
+    assert after.expires_at >= before.expires_at
+
+
+async def test_invalid_grant_marks_the_credential_needs_reauth(
+    client: httpx.AsyncClient, services: Services, clio_sandbox: str
+) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    tokens = await stored_tokens(services, org)
+    # Someone disconnects the app in Clio: the grant, refresh token included, is gone.
+    async with httpx.AsyncClient() as c:
+        gone = await c.post(
+            f"{clio_sandbox}/oauth/deauthorize", headers={"Authorization": f"Bearer {tokens.access_token}"}
+        )
+    assert gone.status_code == 200
+    r = await client.post(f"/internal/credentials/{org}/clio/refresh", headers=service("clio-gateway"))
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["type"] == "needs_reauth"
+    assert "invalid_grant" in r.json()["error"]["message"]
+    listed = (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()["credentials"]
+    assert listed[0]["status"] == "needs_reauth"
+    read = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    assert read.status_code == 409
+    audit = (await client.get("/admin/audit", params={"org": org}, headers=admin())).json()["entries"]
+    assert any(e["action"] == "credential.refresh" and e["outcome"] == "invalid_grant" for e in audit)
+    # Reconnecting heals it.
+    await connect_clio(client, org)
+    ok = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    assert ok.status_code == 200
+
+
+async def test_delete_revokes_at_clio(client: httpx.AsyncClient, services: Services) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    tokens = await stored_tokens(services, org)
+    api_url = (await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))).json()[
+        "api_url"
+    ]
+    r = await client.delete(f"/admin/orgs/{org}/credentials/clio", headers=admin())
+    assert r.status_code == 200, r.text
+    assert r.json()["revoked"] is True and r.json()["deleted"] == 1
+    assert await who_am_i(api_url, tokens.access_token) == 401
+    assert (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()["credentials"] == []
+    gone = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    assert gone.status_code == 404
+
+
+async def test_validate_clio_calls_who_am_i(client: httpx.AsyncClient) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    r = await client.post(f"/admin/orgs/{org}/credentials/clio/validate", headers=admin())
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "valid"
+
+
+async def test_bad_or_reused_state_is_refused(client: httpx.AsyncClient, clio_sandbox: str) -> None:
+    r = await client.get("/oauth/clio/callback", params={"code": "x", "state": "forged"})
+    assert r.status_code == 422
+    assert "state" in r.json()["error"]["message"]
+    org = new_org("law")
+    start = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    async with httpx.AsyncClient() as outside:
+        location = httpx.URL((await outside.get(start.json()["authorize_url"])).headers["location"])
+    first = await client.get("/oauth/clio/callback", params=dict(location.params))
+    assert first.status_code == 200
+    replay = await client.get("/oauth/clio/callback", params=dict(location.params))
+    assert replay.status_code == 422
+
+
+async def test_declined_consent_stores_nothing(client: httpx.AsyncClient) -> None:
+    org = new_org("law")
+    start = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    url = httpx.URL(start.json()["authorize_url"]).copy_add_param("sandbox_decline", "true")
+    async with httpx.AsyncClient() as outside:
+        location = httpx.URL((await outside.get(url)).headers["location"])
+    r = await client.get("/oauth/clio/callback", params=dict(location.params))
+    assert r.status_code == 422
+    assert "access_denied" in r.json()["error"]["message"]
+    assert (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()["credentials"] == []
+
+
+async def test_start_uses_the_regional_host_without_an_override(database_url: str) -> None:
+    settings = make_settings(database_url, clio_base_url=None)
+    async with running(settings) as (client, _):
+        org = new_org("law")
+        eu = await client.get("/oauth/clio/start", params={"org_id": org, "region": "eu"}, headers=admin())
+        assert eu.status_code == 200, eu.text
+        url = httpx.URL(eu.json()["authorize_url"])
+        assert url.host == "eu.app.clio.com" and url.path == "/oauth/authorize"
+        assert url.params["redirect_uri"] == settings.clio_redirect_uri
+        assert url.params["response_type"] == "code" and url.params["state"]
+        # The org remembers its region.
+        again = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+        assert httpx.URL(again.json()["authorize_url"]).host == "eu.app.clio.com"
+        bad = await client.get("/oauth/clio/start", params={"org_id": org, "region": "mars"}, headers=admin())
+        assert bad.status_code == 422 and "region" in bad.json()["error"]["message"]
+        redirect = await client.get(
+            "/oauth/clio/start", params={"org_id": org, "redirect": "true"}, headers=admin()
+        )
+        assert redirect.status_code == 307
+
+
+async def test_oauth_not_configured_is_a_clear_503(database_url: str) -> None:
+    async with running(make_settings(database_url, clio_client_id="")) as (client, _):
+        r = await client.get("/oauth/clio/start", params={"org_id": new_org()}, headers=admin())
+        assert r.status_code == 503
+        assert "CLIO_CLIENT_ID" in r.json()["error"]["message"]
+
+
+async def test_expired_access_token_is_refreshed_on_read(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    org = new_org("law")
+    await connect_clio(client, org)
+    before = await stored_tokens(services, org)
+    async with unit_of_work(services.sessions) as session:
+        await session.execute(
+            sa.text(
+                "UPDATE credentials.credentials SET expires_at = now() - interval '1 minute' "
+                "WHERE organization_id = :o"
+            ),
+            {"o": org},
+        )
+    # The sealed copy still says "valid for an hour"; make the domain see it as expiring too.
+    services_clock = services.clock
+    services.clock = lambda: services_clock() + timedelta(hours=2)
+    try:
+        r = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    finally:
+        services.clock = services_clock
+    assert r.status_code == 200, r.text
+    assert r.json()["access_token"] != before.access_token

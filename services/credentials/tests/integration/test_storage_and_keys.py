@@ -1,0 +1,290 @@
+"""Encryption at rest: nothing readable in the database, rows bound to their tenant, key ring checks,
+rotation with rewrap while reads go on, and the legacy Fernet import."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from cryptography.fernet import Fernet
+from pydantic import SecretStr
+
+from practice_sync_common.db import unit_of_work
+from practice_sync_credentials.domain.keyring import KeyRingError, generate_key_entry
+from practice_sync_credentials.main import KeyRingMismatch, create_app
+from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.service import clio
+from practice_sync_credentials.service import credentials as cred_service
+from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.errors import SecretUnreadable
+from practice_sync_credentials.testing import (
+    DEMO_KEY,
+    K1,
+    K2,
+    OTHER_KEY,
+    admin,
+    connect_clio,
+    make_settings,
+    new_org,
+    running,
+    service,
+)
+
+
+async def dump_schema(services: Services) -> str:
+    """Every text-like column of every table in the schema, as text: what a pg_dump would show."""
+    out: list[str] = []
+    async with unit_of_work(services.sessions) as session:
+        cols = (
+            await session.execute(
+                sa.text(
+                    "SELECT table_name, column_name FROM information_schema.columns "
+                    "WHERE table_schema = 'credentials' ORDER BY table_name, ordinal_position"
+                )
+            )
+        ).all()
+        for table, column in cols:
+            values = await session.execute(sa.text(f'SELECT "{column}"::text FROM credentials."{table}"'))
+            out.extend(str(v[0]) for v in values.all())
+    return "\n".join(out)
+
+
+async def test_no_plaintext_secret_in_the_database(
+    client: httpx.AsyncClient, services: Services, cliniko_sandbox: str
+) -> None:
+    clinic, law = new_org("clinic"), new_org("law")
+    await client.put(
+        f"/admin/orgs/{clinic}/credentials/cliniko",
+        json={"api_key": DEMO_KEY, "api_url": cliniko_sandbox},
+        headers=admin(),
+    )
+    await connect_clio(client, law)
+    tokens = (await client.get(f"/internal/credentials/{law}/clio", headers=service("clio-gateway"))).json()
+    hook_secret = "whsec-" + "s3cr3t" * 6
+    put = await client.put(
+        f"/internal/credentials/{law}/clio/webhook-secrets/4711",
+        json={"secret": hook_secret},
+        headers=service("clio-gateway"),
+    )
+    assert put.status_code == 200, put.text
+    async with unit_of_work(services.sessions) as session:
+        row = await cred_repo.get(session, law, "clio", "oauth_tokens")
+    assert row is not None
+    refresh_token = services.vault.open(clio.ref(law), row.ciphertext)["refresh_token"]
+    secrets_ = [DEMO_KEY, DEMO_KEY.removesuffix("-au1"), tokens["access_token"], refresh_token, hook_secret]
+    dump = await dump_schema(services)
+    assert "v1:k1:" in dump  # the rows are there, sealed
+    for secret in secrets_:
+        assert secret not in dump
+        assert base64.b64encode(secret.encode()).decode() not in dump
+
+
+async def test_ciphertext_copied_to_another_org_fails_to_open(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    a, b = new_org("a"), new_org("b")
+    for org, key in ((a, DEMO_KEY), (b, OTHER_KEY)):
+        r = await client.put(
+            f"/admin/orgs/{org}/credentials/cliniko",
+            json={"api_key": key, "validate": False},
+            headers=admin(),
+        )
+        assert r.status_code == 200
+    async with unit_of_work(services.sessions) as session:
+        await session.execute(
+            sa.text(
+                "UPDATE credentials.credentials SET ciphertext = "
+                "(SELECT ciphertext FROM credentials.credentials WHERE organization_id = :a) "
+                "WHERE organization_id = :b"
+            ),
+            {"a": a, "b": b},
+        )
+    with pytest.raises(SecretUnreadable, match="authentication failed"):
+        await cred_service.read_cliniko(services, "cliniko-sync", b)
+    r = await client.get(f"/internal/credentials/{b}/cliniko", headers=service("cliniko-sync"))
+    assert r.status_code == 500
+    assert r.json()["error"]["type"] == "secret_unreadable"
+    assert b in r.json()["error"]["message"] and DEMO_KEY not in r.text
+    # The original row is untouched.
+    ok = await client.get(f"/internal/credentials/{a}/cliniko", headers=service("cliniko-sync"))
+    assert ok.json()["api_key"] == DEMO_KEY
+
+
+def test_missing_or_malformed_ring_fails_when_the_app_is_built(database_url: str) -> None:
+    with pytest.raises(KeyRingError, match="empty"):
+        create_app(make_settings(database_url, credentials_keyring=SecretStr("")))
+    with pytest.raises(KeyRingError, match="base64"):
+        create_app(make_settings(database_url, credentials_keyring=SecretStr("k1:not*base64")))
+    with pytest.raises(KeyRingError, match="32"):
+        create_app(make_settings(database_url, credentials_keyring=SecretStr("k1:" + "A" * 20)))
+
+
+def test_the_process_exits_at_start_with_a_clear_message(database_url: str) -> None:
+    env = {**os.environ, "CREDENTIALS_KEYRING": "", "DATABASE_URL": database_url, "HTTP_PORT": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "practice_sync_credentials"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert "CREDENTIALS_KEYRING" in proc.stderr and "empty" in proc.stderr
+
+
+async def test_a_ring_that_cannot_open_the_rows_fails_at_start(fresh_database: str) -> None:
+    org = new_org()
+    async with running(make_settings(fresh_database)) as (client, _):
+        await client.put(
+            f"/admin/orgs/{org}/credentials/cliniko",
+            json={"api_key": DEMO_KEY, "validate": False},
+            headers=admin(),
+        )
+    other_k1 = generate_key_entry("k1")  # same kid, other key material
+    app = create_app(make_settings(fresh_database, credentials_keyring=SecretStr(other_k1)))
+    with pytest.raises(KeyRingMismatch, match="does not open"):
+        async with app.router.lifespan_context(app):
+            pass
+    await app.state.runtime.engine.dispose()
+    app = create_app(make_settings(fresh_database, credentials_keyring=SecretStr(K2)))
+    with pytest.raises(KeyRingMismatch, match="has no key 'k1'"):
+        async with app.router.lifespan_context(app):
+            pass
+    await app.state.runtime.engine.dispose()
+
+
+async def test_rotation_rewraps_every_row_while_reads_continue(fresh_database: str) -> None:
+    keys = {new_org(f"rot{i}"): f"rotationclinic{i:06d}-au1" for i in range(25)}
+    async with running(make_settings(fresh_database)) as (client, _):
+        for org, key in keys.items():
+            r = await client.put(
+                f"/admin/orgs/{org}/credentials/cliniko",
+                json={"api_key": key, "validate": False},
+                headers=admin(),
+            )
+            assert r.status_code == 200
+        hook_org = next(iter(keys))
+        await client.put(
+            f"/internal/credentials/{hook_org}/clio/webhook-secrets/77",
+            json={"secret": "webhook-secret-77-abcdef"},
+            headers=service("clio-gateway"),
+        )
+
+    both = make_settings(fresh_database, credentials_keyring=SecretStr(f"{K1},{K2}"))
+    async with running(both) as (client, _):
+        before = (await client.get("/admin/keys", headers=admin())).json()
+        assert before["current_kid"] == "k2"
+        assert {k["kid"]: k["rows"] for k in before["keys"]} == {"k1": 26, "k2": 0}
+        assert all(len(k["fingerprint"]) == 16 for k in before["keys"])
+
+        reads_ok = 0
+
+        async def read_all() -> None:
+            nonlocal reads_ok
+            for org, key in keys.items():
+                r = await client.get(f"/internal/credentials/{org}/cliniko", headers=service("cliniko-sync"))
+                assert r.status_code == 200, r.text
+                assert r.json()["api_key"] == key
+                reads_ok += 1
+
+        started = await client.post("/admin/keys/rewrap", params={"batch_size": 4}, headers=admin())
+        assert started.status_code == 202 and started.json()["state"] == "running"
+        await asyncio.gather(read_all(), read_all())
+        for _ in range(200):
+            progress = (await client.get("/admin/keys/rewrap", headers=admin())).json()
+            if progress["state"] != "running":
+                break
+            await asyncio.sleep(0.02)
+        assert progress["state"] == "done", progress
+        assert progress["rewrapped"] == 26 and progress["remaining"] == 0 and progress["failed"] == 0
+        assert reads_ok == 50
+        after = (await client.get("/admin/keys", headers=admin())).json()
+        assert {k["kid"]: k["rows"] for k in after["keys"]} == {"k1": 0, "k2": 26}
+        again = await client.post("/admin/keys/rewrap", params={"wait": "true"}, headers=admin())
+        assert again.status_code == 200 and again.json()["rewrapped"] == 0
+        audit = (await client.get("/admin/audit", params={"action": "key.rewrap"}, headers=admin())).json()
+        assert audit["entries"][0]["outcome"] == "done"
+
+    # The old key can now leave the ring: everything still opens with the new one alone.
+    async with running(make_settings(fresh_database, credentials_keyring=SecretStr(K2))) as (client, _):
+        await read_all()
+        secrets = await client.get(
+            f"/internal/credentials/{hook_org}/clio/webhook-secrets/77", headers=service("webhook-ingest")
+        )
+        assert secrets.json()["secrets"] == {"77": "webhook-secret-77-abcdef"}
+
+
+async def test_legacy_import_is_all_or_nothing(database_url: str) -> None:
+    fernet_key = Fernet.generate_key()
+    f = Fernet(fernet_key)
+    settings = make_settings(database_url, credentials_encryption_key=SecretStr(fernet_key.decode()))
+    as_string, as_object, as_clio = new_org("legacy"), new_org("legacy"), new_org("legacy")
+    rows = [
+        # The seed stored either a JSON string holding an object, or the object itself.
+        {
+            "org_id": as_string,
+            "provider": "cliniko",
+            "ciphertext": f.encrypt(json.dumps(json.dumps({"api_key": DEMO_KEY})).encode()).decode(),
+        },
+        {
+            "org_id": as_object,
+            "provider": "cliniko",
+            "ciphertext": f.encrypt(
+                json.dumps({"api_key": OTHER_KEY, "api_url": "http://x.test/v1"}).encode()
+            ).decode(),
+        },
+        {
+            "org_id": as_clio,
+            "provider": "clio",
+            "ciphertext": f.encrypt(
+                json.dumps(
+                    {
+                        "access_token": "legacy-access-0123456789",
+                        "refresh_token": "legacy-refresh-0123456789",
+                        "expires_at": 1999999999,
+                    }
+                ).encode()
+            ).decode(),
+        },
+    ]
+    wrong = Fernet(Fernet.generate_key()).encrypt(b'{"api_key": "x"}').decode()
+    async with running(settings) as (client, _):
+        bad = await client.post(
+            "/admin/import/legacy",
+            json={"rows": [*rows, {"org_id": new_org(), "provider": "cliniko", "ciphertext": wrong}]},
+            headers=admin(),
+        )
+        assert bad.status_code == 422, bad.text
+        message = bad.json()["error"]["message"]
+        assert message.startswith("row 3") and "CREDENTIALS_ENCRYPTION_KEY" in message
+        for org in (as_string, as_object, as_clio):
+            listed = await client.get(f"/admin/orgs/{org}/credentials", headers=admin())
+            assert listed.json()["credentials"] == []
+        unknown = await client.post(
+            "/admin/import/legacy",
+            json={"rows": [{**rows[0], "provider": "xero"}]},
+            headers=admin(),
+        )
+        assert unknown.status_code == 422 and "unknown provider" in unknown.json()["error"]["message"]
+
+        ok = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
+        assert ok.status_code == 200, ok.text
+        assert ok.json() == {"imported": 3}
+        a = await client.get(f"/internal/credentials/{as_string}/cliniko", headers=service("cliniko-sync"))
+        assert a.json()["api_key"] == DEMO_KEY and a.json()["api_url"] == "https://api.au1.cliniko.com/v1"
+        b = await client.get(f"/internal/credentials/{as_object}/cliniko", headers=service("cliniko-sync"))
+        assert b.json()["api_key"] == OTHER_KEY and b.json()["api_url"] == "http://x.test/v1"
+        listed = (await client.get(f"/admin/orgs/{as_clio}/credentials", headers=admin())).json()
+        assert listed["credentials"][0]["kind"] == "oauth_tokens"
+        assert listed["credentials"][0]["expires_at"].startswith("2033")
+
+    async with running(make_settings(database_url)) as (client, _):
+        r = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
+        assert r.status_code == 503 and "CREDENTIALS_ENCRYPTION_KEY" in r.json()["error"]["message"]
