@@ -21,13 +21,14 @@ def up(
     ),
 ) -> None:
     """Run the whole platform in the foreground: Postgres, broker, sandboxes, every service."""
-    from practice_sync_cli.up import run_up
-
     from practice_sync_cli.demo import register_demo_tenants
     from practice_sync_cli.state import load_or_create_secrets
+    from practice_sync_cli.up import run_up
 
     token = load_or_create_secrets().admin_token
-    raise typer.Exit(run_up(on_all_ready=lambda: register_demo_tenants(token), exit_when_ready=exit_when_ready))
+    raise typer.Exit(
+        run_up(on_all_ready=lambda: register_demo_tenants(token), exit_when_ready=exit_when_ready)
+    )
 
 
 def _mount_sandboxes() -> None:

@@ -43,11 +43,16 @@ def make_app(script: Script) -> FastAPI:
     async def items(request: Request, page: int = 1) -> Response:
         script.hits += 1
         decision = script.limiter.hit("k", time.time())
-        headers = {"X-RateLimit-Limit": str(decision.limit), "X-RateLimit-Remaining": str(decision.remaining),
-                   "X-RateLimit-Reset": str(decision.reset_at)}
+        headers = {
+            "X-RateLimit-Limit": str(decision.limit),
+            "X-RateLimit-Remaining": str(decision.remaining),
+            "X-RateLimit-Reset": str(decision.reset_at),
+        }
         if not decision.allowed:
             script.throttled += 1
-            return JSONResponse({"error": "slow down"}, 429, headers={"X-RateLimit-Reset": str(decision.reset_at)})
+            return JSONResponse(
+                {"error": "slow down"}, 429, headers={"X-RateLimit-Reset": str(decision.reset_at)}
+            )
         if not script.info_headers:
             headers = {}
         if request.headers.get("Authorization") != f"Bearer {script.token}":
@@ -74,8 +79,9 @@ def provider() -> Iterator[tuple[str, Script]]:
 
 
 def client(token: str = "good", limit: int = 1000, window: float = 60.0, **kw: object) -> ProviderClient:
-    return ProviderClient(budget=RateBudget(limit, window), headers={"Authorization": f"Bearer {token}"},
-                          policy=FAST, **kw)  # type: ignore[arg-type]
+    return ProviderClient(
+        budget=RateBudget(limit, window), headers={"Authorization": f"Bearer {token}"}, policy=FAST, **kw
+    )  # type: ignore[arg-type]
 
 
 async def test_pages_follow_the_next_link_to_the_end(provider: tuple[str, Script]) -> None:

@@ -58,7 +58,9 @@ class FaultInjector:
                 return Fault("throttle", 429, latency)
             if p.server_errors > 0:
                 p.server_errors -= 1
-                return Fault("server_error", p.error_statuses[p.server_errors % len(p.error_statuses)], latency)
+                return Fault(
+                    "server_error", p.error_statuses[p.server_errors % len(p.error_statuses)], latency
+                )
             if p.error_rate > 0 and self._rng.random() < p.error_rate:
                 return Fault("server_error", self._rng.choice(p.error_statuses), latency)
             if p.cut_connections > 0:
