@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 from practice_sync_cli.state import StackSecrets
@@ -28,11 +27,7 @@ def sandbox_url(name: str) -> str:
     return f"http://{LOOPBACK}:{SANDBOX_PORTS[name]}"
 
 
-def build_components(
-    state: Path,
-    secrets: StackSecrets,
-    on_all_ready: Callable[[], None] | None = None,
-) -> list[Component]:
+def build_components(state: Path, secrets: StackSecrets) -> list[Component]:
     logs = state / "logs"
     py = sys.executable
     base_env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_URL", "KAFKA_"))}
@@ -92,6 +87,7 @@ def build_components(
                 base_env,
                 ready_url=f"http://{LOOPBACK}:{port}/_sandbox/health",
                 log=logs / f"{name}-sandbox.log",
+                stage=1,
             )
         )
 
@@ -124,8 +120,8 @@ def build_components(
                 env,
                 ready_url=f"{service_url(name)}/readyz",
                 log=logs / f"{name}.log",
+                # Everything else calls credentials, so it comes up first.
+                stage=1 if name == "credentials" else 2,
             )
         )
-    if components and on_all_ready is not None:
-        components[-1].on_ready = on_all_ready
     return components

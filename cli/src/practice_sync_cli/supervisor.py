@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -24,7 +24,7 @@ class Component:
     env: Mapping[str, str]
     ready_url: str | None = None  # None: ready when the port opens
     log: Path | None = None
-    on_ready: Callable[[], None] | None = None
+    stage: int = 0  # starts once every component of a lower stage has been ready
     # filled in while running
     proc: subprocess.Popen[bytes] | None = None
     state: str = "waiting"
@@ -71,9 +71,9 @@ class Supervisor:
     def tick(self) -> None:
         """One pass: start what is due (in order), notice readiness, schedule restarts of what died."""
         now = time.monotonic()
-        for i, c in enumerate(self.components):
+        for c in self.components:
             if c.state == "waiting":
-                if all(p.ready_once for p in self.components[:i]):
+                if all(p.ready_once for p in self.components if p.stage < c.stage):
                     self.start(c)
                 continue
             if c.state == "backoff":
@@ -92,13 +92,7 @@ class Supervisor:
                 c.state = "ready"
                 c.detail = ""
                 c.backoff_s = 1.0
-                if not c.ready_once:
-                    c.ready_once = True
-                    if c.on_ready is not None:
-                        try:
-                            c.on_ready()
-                        except Exception as exc:  # shown in the table; the stack keeps running
-                            c.detail = f"on-ready step failed: {exc}"
+                c.ready_once = True
 
     def all_ready(self) -> bool:
         return all(c.state == "ready" for c in self.components)

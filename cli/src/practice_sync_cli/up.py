@@ -43,7 +43,7 @@ def run_up(on_all_ready: Callable[[], None] | None = None, exit_when_ready: bool
     console = Console()
     state = state_dir()
     secrets = load_or_create_secrets(state)
-    sup = Supervisor(build_components(state, secrets, on_all_ready))
+    sup = Supervisor(build_components(state, secrets))
     try:
         sup.check_ports()
     except PortTaken as exc:
@@ -58,41 +58,51 @@ def run_up(on_all_ready: Callable[[], None] | None = None, exit_when_ready: bool
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     started = time.monotonic()
-    announced = False
-    interactive = console.is_terminal
+    note = "starting"
+    ready = False
+    live = (
+        Live(_table(sup, started, note), console=console, refresh_per_second=4)
+        if console.is_terminal
+        else None
+    )
+    last_states: dict[str, str] = {}
     try:
-        with Live(
-            _table(sup, started, "starting"),
-            console=console,
-            refresh_per_second=4,
-            transient=False,
-            auto_refresh=interactive,
-        ) as live:
-            last_states: dict[str, str] = {}
-            while not stopping:
-                sup.tick()
-                note = "all ready" if sup.all_ready() else "starting"
-                if interactive:
-                    live.update(_table(sup, started, note))
-                else:
-                    for c in sup.components:  # a log line per change when not on a terminal
-                        if last_states.get(c.name) != c.state:
-                            console.print(f"{c.name}: {c.state} {c.detail}")
-                            last_states[c.name] = c.state
-                if sup.all_ready() and not announced:
-                    announced = True
-                    console.print(
-                        f"[green]all {len(sup.components)} components ready in "
-                        f"{time.monotonic() - started:.1f}s[/] (logs in {state / 'logs'})"
-                    )
-                    if exit_when_ready:
-                        break
-                time.sleep(0.25)
+        if live is not None:
+            live.start()
+        while not stopping:
+            sup.tick()
+            if sup.all_ready() and not ready:
+                ready = True
+                note = f"all ready in {time.monotonic() - started:.1f}s"
+                console.print(
+                    f"[green]all {len(sup.components)} components ready[/] in "
+                    f"{time.monotonic() - started:.1f}s (logs in {state / 'logs'})"
+                )
+                if on_all_ready is not None:
+                    try:
+                        on_all_ready()
+                        console.print("[green]demo tenants ready:[/] demo-law (Clio), demo-clinic (Cliniko)")
+                    except Exception as exc:  # the platform keeps running; the operator sees why
+                        console.print(f"[red]demo tenant set-up failed:[/] {exc}")
+                        if exit_when_ready:
+                            return 1
+                if exit_when_ready:
+                    break
+            if live is not None:
+                live.update(_table(sup, started, note))
+            else:  # a log line per change when not on a terminal
+                for c in sup.components:
+                    if last_states.get(c.name) != c.state:
+                        console.print(f"{c.name}: {c.state} {c.detail}".rstrip())
+                        last_states[c.name] = c.state
+            time.sleep(0.25)
     finally:
+        if live is not None:
+            live.stop()
         console.print("stopping…")
         sup.stop_all()
         console.print("stopped.")
-    return 0 if announced or not exit_when_ready else 1
+    return 0 if ready or not exit_when_ready else 1
 
 
 if __name__ == "__main__":  # pragma: no cover
