@@ -69,9 +69,29 @@ def start_service(stack: Stack, name: str, port: int | None = None, **overrides:
     return server.url
 
 
+def _fresh_database(database_url: str) -> str:
+    """A database of the stack's own, so other tests' rows (sealed with other key rings) are not in it."""
+    import asyncio
+    import uuid
+
+    from sqlalchemy import make_url, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"stack_{uuid.uuid4().hex[:10]}"
+
+    async def create() -> None:
+        engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
+        async with engine.connect() as conn:
+            await conn.execute(text(f'CREATE DATABASE "{name}"'))
+        await engine.dispose()
+
+    asyncio.run(create())
+    return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+
+
 @pytest.fixture(scope="session")
 def stack(database_url: str, kafka_bootstrap: str) -> Iterator[Stack]:
-    s = Stack(database_url, kafka_bootstrap)
+    s = Stack(_fresh_database(database_url), kafka_bootstrap)
     yield s
     for server in reversed(_threads):
         server.stop()
@@ -120,3 +140,39 @@ def credentials_service(stack: Stack, clio_sandbox: str) -> str:
         clio_redirect_uri=f"http://127.0.0.1:{port}/oauth/clio/callback",
         clio_refresh_interval_s=0,
     )
+
+
+@pytest.fixture(scope="session")
+def webhook_ingest_service(stack: Stack, credentials_service: str) -> str:
+    """webhook-ingest on a free port, reading webhook secrets from the session's credentials."""
+    return start_service(stack, "webhook-ingest", webhook_secret_refetch_min_s=0.0)
+
+
+@pytest.fixture(scope="session")
+def clio_gateway_service(stack: Stack, credentials_service: str, webhook_ingest_service: str) -> str:
+    """clio-gateway with its consumers joined once; Clio webhooks point at the session's ingest."""
+    from practice_sync_clio_gateway.testing import gateway_overrides
+
+    port = free_port()
+    return start_service(stack, "clio-gateway", port=port, **gateway_overrides(stack, port))
+
+
+@pytest.fixture(scope="session")
+def cliniko_sync_service(stack: Stack, credentials_service: str, cliniko_sandbox: str) -> str:
+    """cliniko-sync with small pages (10 per page) so tests cross many pages on small accounts."""
+    return start_service(
+        stack,
+        "cliniko-sync",
+        cliniko_per_page=10,
+        run_stale_after_s=30,
+        resume_scan_interval_s=1,
+        run_retry_backoff_s=0.5,
+        provider_backoff_base_s=0.05,
+        cliniko_rate_limit_per_min=6000,
+    )
+
+
+@pytest.fixture(scope="session")
+def projector_service(stack: Stack) -> str:
+    """The projector with its two consumer groups joined once per session."""
+    return start_service(stack, "projector")
