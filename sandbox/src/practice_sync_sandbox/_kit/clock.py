@@ -19,6 +19,10 @@ class SandboxClock:
         self._offset = 0.0
         self._frozen: float | None = frozen_at.timestamp() if frozen_at else None
 
+    @property
+    def frozen(self) -> bool:
+        return self._frozen is not None
+
     def time(self) -> float:
         with self._lock:
             base = self._frozen if self._frozen is not None else time.time()

@@ -326,7 +326,7 @@ def export(request: Request, key: str) -> Response:
 
 
 def _clock_info(state: SandboxState) -> dict[str, Any]:
-    frozen = state.clock._frozen is not None  # the kit clock has no public getter
+    frozen = state.clock.frozen
     return {
         "now": iso_z(state.clock.now()),
         "epoch": int(state.clock.time()),
