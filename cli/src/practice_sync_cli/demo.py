@@ -38,6 +38,7 @@ def register_demo_tenants(
             raise CredentialsError(
                 f"{DEMO_CLINIC}: the Cliniko sandbox refused the demo key: {cred['status_message']}"
             )
+        request_demo_clinic_sync(admin_token)
         if _clio_still_works(client):
             return
         done = complete_clio_by_redirects(start_clio(client, DEMO_LAW))
@@ -56,3 +57,16 @@ def _clio_still_works(client: httpx.Client) -> bool:
 def _check(r: httpx.Response) -> None:
     if not r.is_success:
         raise CredentialsError(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text[:200]}")
+
+
+def request_demo_clinic_sync(admin_token: str) -> None:
+    """So `make up` shows demo-clinic's active patients without waiting for a scheduled run."""
+    from practice_sync_cli.stack import service_url
+
+    r = httpx.post(
+        f"{service_url('cliniko-sync')}/admin/syncs",
+        json={"org_id": DEMO_CLINIC, "mode": "auto"},
+        headers={"Authorization": f"Bearer {admin_token}"},
+        timeout=15,
+    )
+    _check(r)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from practice_sync_cli.credentials_cmd import credentials_app
+from practice_sync_cli.sync_cmd import sync_app
 
 app = typer.Typer(
     help="practice-sync: Clio and Cliniko into your Postgres, per tenant.", no_args_is_help=True
@@ -12,6 +13,7 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="Run a provider sandbox (a faithful local simulator).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(credentials_app, name="credentials")
+app.add_typer(sync_app, name="sync")
 
 
 @app.command()

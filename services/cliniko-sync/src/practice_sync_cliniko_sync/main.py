@@ -6,19 +6,37 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from practice_sync_cliniko_sync.repository.tables import SCHEMA, sync_runs
+from practice_sync_cliniko_sync.service.cliniko_api import Budgets
+from practice_sync_cliniko_sync.service.clock import Clock
+from practice_sync_cliniko_sync.service.sync_run import SOURCE, Deps
 from practice_sync_cliniko_sync.settings import Settings
+from practice_sync_cliniko_sync.tasks.consumer import subscribe
+from practice_sync_cliniko_sync.tasks.scheduler import Scheduler
+from practice_sync_cliniko_sync.tasks.worker import Worker
 from practice_sync_common.runtime import ServiceRuntime
+from practice_sync_common.sync_runs import SyncRunRepository, sync_admin_router
 
-SCHEMA = "cliniko"
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
     runtime = ServiceRuntime(
-        name="cliniko-sync",
-        settings=settings or Settings(),
-        schema=SCHEMA,
-        versions_dir=VERSIONS,
-        with_broker=True,
+        name="cliniko-sync", settings=settings, schema=SCHEMA, versions_dir=VERSIONS, with_broker=True
     )
-    return runtime.app(description="Cliniko active-patient computation")
+    runs = SyncRunRepository(sync_runs)
+    clock = Clock()
+    deps = Deps(settings, runtime.sessions, runtime.require_broker(), runs, Budgets(settings), clock.now)
+    worker = Worker(deps)
+    scheduler = Scheduler(deps)
+    subscribe(runtime.require_broker(), deps, worker)
+    runtime.startup += [worker.start, scheduler.start]
+    runtime.shutdown += [scheduler.stop, worker.stop]
+    app = runtime.app(
+        routers=[sync_admin_router(provider="cliniko", repository=runs, source=SOURCE)],
+        description="Cliniko active-patient computation",
+    )
+    app.state.worker = worker
+    app.state.clock = clock
+    return app

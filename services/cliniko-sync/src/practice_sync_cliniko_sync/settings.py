@@ -2,9 +2,32 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
+
 from practice_sync_common.settings import CommonSettings
 
 
 class Settings(CommonSettings):
     service_name: str = "cliniko-sync"
     http_port: int = 8004
+    # Cliniko requires "Name (email)"; requests without it may be blocked.
+    cliniko_user_agent: str = "practice-sync (ops@practice-sync.invalid)"
+    # Cliniko's documented limit per API key, paced proactively (never meet a 429 in steady state).
+    cliniko_rate_limit_per_min: int = Field(default=200, ge=1)
+    cliniko_per_page: int = Field(default=100, ge=1, le=100)
+    active_window_days: int = Field(default=60, ge=1, le=3650)
+    # "exclude": a did-not-arrive appointment neither makes a patient active nor counts anywhere;
+    # "count": it counts like an attended one.
+    did_not_arrive: Literal["exclude", "count"] = "exclude"
+    # Publishes sync.requested for every Cliniko org this often; 0 turns the scheduler off.
+    schedule_interval_s: float = Field(default=0, ge=0)
+    # A running run without a heartbeat this long belonged to a dead worker and is resumed.
+    run_stale_after_s: float = Field(default=60, gt=0)
+    resume_scan_interval_s: float = Field(default=5, gt=0)
+    run_max_attempts: int = Field(default=3, ge=1, le=20)
+    run_retry_backoff_s: float = Field(default=30, ge=0)
+    max_concurrent_runs: int = Field(default=4, ge=1, le=64)
+    provider_max_attempts: int = Field(default=6, ge=1, le=20)
+    provider_backoff_base_s: float = Field(default=0.5, ge=0)

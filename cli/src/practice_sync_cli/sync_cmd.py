@@ -1,0 +1,130 @@
+"""`practice-sync sync …`: ask a connector for a sync run and follow it, or list recent runs."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import httpx
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from practice_sync_cli.stack import service_url
+from practice_sync_cli.state import admin_token
+
+sync_app = typer.Typer(help="Sync runs of the connectors (Cliniko, Clio).", no_args_is_help=True)
+console = Console()
+# Which service owns each provider's runs.
+OWNERS = {"cliniko": "cliniko-sync", "clio": "clio-gateway"}
+
+
+def _client(provider: str) -> httpx.Client:
+    return httpx.Client(
+        base_url=service_url(OWNERS[provider]),
+        headers={"Authorization": f"Bearer {admin_token()}"},
+        timeout=15,
+    )
+
+
+def _fail(r: httpx.Response) -> None:
+    try:
+        message = r.json()["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        message = r.text[:200]
+    console.print(f"[red]{r.request.method} {r.request.url.path} → {r.status_code}: {message}")
+    raise typer.Exit(2)
+
+
+@sync_app.command("request")
+def request(
+    org: str = typer.Option(..., "--org", help='organization id, or "*" for every org'),
+    provider: str = typer.Option(..., "--provider", help="cliniko or clio"),
+    mode: str = typer.Option("auto", "--mode", help="auto, full or incremental"),
+    wait: bool = typer.Option(False, "--wait", help="follow the run with a progress bar until it ends"),
+) -> None:
+    """Request a sync; with --wait, exit non-zero if the run fails."""
+    if provider not in OWNERS:
+        console.print(f"[red]--provider must be one of {', '.join(OWNERS)}")
+        raise typer.Exit(2)
+    with _client(provider) as c:
+        r = c.post("/admin/syncs", json={"org_id": org, "mode": mode})
+        if r.status_code != 202:
+            _fail(r)
+        accepted = r.json()
+        console.print(f"queued run {accepted['run_id']} ({provider}, {org}, {mode})")
+        if not wait or accepted.get("all_orgs"):
+            return
+        run = _follow(c, accepted["run_id"])
+    if run["status"] != "succeeded":
+        console.print(f"[red]run {run['run_id']} failed: {run.get('error')}")
+        raise typer.Exit(1)
+    console.print(f"[green]run {run['run_id']} succeeded: {run.get('counts')}")
+
+
+def _follow(c: httpx.Client, run_id: str) -> dict[str, Any]:
+    columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        task = bar.add_task("queued", total=None)
+        while True:
+            r = c.get(f"/admin/syncs/{run_id}")
+            if r.status_code != 200:
+                _fail(r)
+            run: dict[str, Any] = r.json()
+            p = run["progress"]
+            label = (
+                f"{run['status']} {p.get('phase') or ''} · {p['requests']} req · {p['throttled_429']} 429s"
+            )
+            bar.update(task, description=label, completed=p["pages"], total=p.get("pages_total"))
+            if run["status"] in ("succeeded", "failed"):
+                return run
+            time.sleep(0.5)
+
+
+@sync_app.command("status")
+def status(
+    org: str | None = typer.Option(None, "--org", help="only this organization"),
+    limit: int = typer.Option(20, "--limit", min=1, max=200),
+) -> None:
+    """Recent runs of both connectors."""
+    table = Table(
+        "provider",
+        "run",
+        "org",
+        "mode",
+        "status",
+        "attempt",
+        "pages",
+        "requests",
+        "429s",
+        "requested",
+        "error",
+    )
+    params: dict[str, Any] = {"limit": limit, **({"org_id": org} if org else {})}
+    for provider in OWNERS:
+        try:
+            with _client(provider) as c:
+                r = c.get("/admin/syncs", params=params)
+        except httpx.HTTPError as exc:
+            console.print(f"[yellow]{OWNERS[provider]} unreachable: {type(exc).__name__}")
+            continue
+        if r.status_code != 200:
+            console.print(f"[yellow]{OWNERS[provider]}: {r.status_code}")
+            continue
+        for run in r.json()["runs"]:
+            p = run["progress"]
+            table.add_row(
+                provider,
+                run["run_id"][:8],
+                run["org_id"],
+                run["mode"],
+                run["status"],
+                str(run["attempt"]),
+                str(p["pages"]),
+                str(p["requests"]),
+                str(p["throttled_429"]),
+                run["requested_at"][:19],
+                (run.get("error") or "")[:60],
+            )
+    console.print(table)

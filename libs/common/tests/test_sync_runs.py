@@ -1,0 +1,185 @@
+"""Shared sync-run bookkeeping and its admin API, on the real Postgres and broker."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+from aiokafka import AIOKafkaConsumer
+from pydantic import SecretStr
+from sqlalchemy import MetaData
+
+from practice_sync_common import topics
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.runtime import ServiceRuntime
+from practice_sync_common.settings import CommonSettings
+from practice_sync_common.sync_runs import (
+    RetryRule,
+    SyncProgress,
+    SyncRunRepository,
+    sync_admin_router,
+    sync_runs_table,
+)
+
+MIGRATION = """
+from practice_sync_common.sync_runs import create_sync_runs
+
+revision = "0001"
+down_revision = None
+branch_labels = None
+depends_on = None
+
+
+def upgrade(schema: str) -> None:
+    create_sync_runs(schema)
+"""
+ADMIN = {"Authorization": "Bearer sync-admin"}
+
+
+@pytest.fixture
+async def runtime(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> AsyncIterator[ServiceRuntime]:
+    (tmp_path / "0001_sync_runs.py").write_text(MIGRATION)
+    schema = f"t_sync_{uuid.uuid4().hex[:8]}"
+    settings = CommonSettings(
+        database_url=database_url,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        PRACTICE_SYNC_ADMIN_TOKEN=SecretStr("sync-admin"),
+    )
+    rt = ServiceRuntime(name="t-sync", settings=settings, schema=schema, versions_dir=tmp_path)
+    await rt.migrate()
+    await rt.require_broker().start()
+    yield rt
+    await rt.require_broker().stop()
+    await rt.engine.dispose()
+
+
+def repo_for(rt: ServiceRuntime) -> SyncRunRepository:
+    return SyncRunRepository(sync_runs_table(MetaData(), rt.schema))
+
+
+async def test_a_run_goes_through_claim_checkpoint_and_success(runtime: ServiceRuntime) -> None:
+    repo = repo_for(runtime)
+    run_id = uuid.uuid4()
+    async with unit_of_work(runtime.sessions) as s:
+        created = await repo.create(s, run_id=run_id, org_id="org-a", provider="cliniko", mode="auto")
+        again = await repo.create(s, run_id=run_id, org_id="other", provider="cliniko", mode="full")
+    assert created.status == "queued" and again.org_id == "org-a"  # a redelivered request changes nothing
+
+    async with unit_of_work(runtime.sessions) as s:
+        claimed = await repo.claim(s, run_id, stale_after=timedelta(seconds=30))
+        assert claimed is not None and claimed.status == "running" and claimed.attempt == 1
+        # A second worker cannot take a run whose worker is alive.
+        assert await repo.claim(s, run_id, stale_after=timedelta(seconds=30)) is None
+        progress = SyncProgress(pages=2, records=150, requests=3)
+        await repo.checkpoint(s, run_id, {"next": "http://x/v1/patients?page=3"}, progress)
+    async with unit_of_work(runtime.sessions) as s:
+        mid = await repo.get(s, run_id)
+        assert mid is not None and mid.checkpoint == {"next": "http://x/v1/patients?page=3"}
+        assert mid.progress.pages == 2 and mid.progress.records == 150
+        await repo.succeed(s, run_id, counts={"active_patients": 7}, progress=progress)
+        done = await repo.get(s, run_id)
+    assert done is not None and done.status == "succeeded" and done.finished_at is not None
+    assert done.counts == {"active_patients": 7}
+    async with unit_of_work(runtime.sessions) as s:
+        assert (
+            await repo.claim(s, run_id, stale_after=timedelta(seconds=0)) is None
+        )  # finished stays finished
+
+
+async def test_a_dead_workers_run_is_resumable_with_its_checkpoint(runtime: ServiceRuntime) -> None:
+    repo = repo_for(runtime)
+    run_id = uuid.uuid4()
+    t0 = datetime.now(UTC) - timedelta(minutes=10)
+    async with unit_of_work(runtime.sessions) as s:
+        await repo.create(s, run_id=run_id, org_id="org-b", provider="clio", mode="full", now=t0)
+        await repo.claim(s, run_id, stale_after=timedelta(seconds=30), now=t0)
+        await repo.checkpoint(s, run_id, {"cursor": "abc"}, SyncProgress(pages=1), now=t0)
+    async with unit_of_work(runtime.sessions) as s:
+        resumable = await repo.find_resumable(s, stale_after=timedelta(seconds=30))
+        assert run_id in {r.run_id for r in resumable}
+        resumed = await repo.claim(s, run_id, stale_after=timedelta(seconds=30))
+    assert resumed is not None and resumed.attempt == 2 and resumed.checkpoint == {"cursor": "abc"}
+
+
+async def test_failures_retry_with_backoff_then_stop_with_the_error(runtime: ServiceRuntime) -> None:
+    repo = repo_for(runtime)
+    rule = RetryRule(max_attempts=2, backoff_s=60)
+    run_id = uuid.uuid4()
+    now = datetime.now(UTC)
+    async with unit_of_work(runtime.sessions) as s:
+        await repo.create(s, run_id=run_id, org_id="org-c", provider="cliniko", mode="auto")
+        await repo.claim(s, run_id, stale_after=timedelta(seconds=30), now=now)
+        first = await repo.fail(s, run_id, "provider answered 503 6 times", rule=rule, now=now)
+    assert first.status == "queued" and first.next_retry_at == now + timedelta(seconds=60)
+    async with unit_of_work(runtime.sessions) as s:
+        # Not due yet: neither a claim nor the resume scan picks it up.
+        assert await repo.claim(s, run_id, stale_after=timedelta(seconds=30), now=now) is None
+        assert run_id not in {
+            r.run_id for r in await repo.find_resumable(s, stale_after=timedelta(seconds=30), now=now)
+        }
+        later = now + timedelta(seconds=61)
+        assert run_id in {
+            r.run_id for r in await repo.find_resumable(s, stale_after=timedelta(seconds=30), now=later)
+        }
+        assert await repo.claim(s, run_id, stale_after=timedelta(seconds=30), now=later) is not None
+        final = await repo.fail(s, run_id, "provider answered 503 6 times", rule=rule, now=later)
+    assert final.status == "failed" and final.finished_at is not None
+    assert final.error == "provider answered 503 6 times (after 2 attempts)"
+
+
+async def test_admin_api_queues_publishes_lists_and_shows_runs(runtime: ServiceRuntime) -> None:
+    repo = repo_for(runtime)
+    app = runtime.app(routers=[sync_admin_router(provider="cliniko", repository=repo, source="t-sync")])
+    transport = httpx.ASGITransport(app=app)
+    org = f"org-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+        assert (await c.post("/admin/syncs", json={"org_id": org})).status_code == 401
+        bad = await c.post("/admin/syncs", json={"org_id": "no spaces!", "mode": "auto"}, headers=ADMIN)
+        assert bad.status_code == 422 and "org_id" in bad.text
+        bad_mode = await c.post("/admin/syncs", json={"org_id": org, "mode": "turbo"}, headers=ADMIN)
+        assert bad_mode.status_code == 422 and "mode" in bad_mode.text
+
+        r = await c.post("/admin/syncs", json={"org_id": org, "mode": "full"}, headers=ADMIN)
+        assert r.status_code == 202, r.text
+        body = r.json()
+        assert body["status"] == "queued" and body["all_orgs"] is False
+        run_id = body["run_id"]
+
+        one = await c.get(f"/admin/syncs/{run_id}", headers=ADMIN)
+        assert one.status_code == 200 and one.json()["status"] == "queued" and one.json()["mode"] == "full"
+        listed = await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)
+        assert [x["run_id"] for x in listed.json()["runs"]] == [run_id]
+        missing = await c.get(f"/admin/syncs/{uuid.uuid4()}", headers=ADMIN)
+        assert missing.status_code == 404 and missing.json()["error"]["message"].startswith("no sync run")
+        all_orgs = await c.post("/admin/syncs", json={"org_id": "*"}, headers=ADMIN)
+        assert all_orgs.status_code == 202 and all_orgs.json()["all_orgs"] is True
+
+    consumer = AIOKafkaConsumer(
+        topics.SYNC_REQUESTED,
+        bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
+        group_id=f"t-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        found = None
+        for _ in range(20):
+            batch = await consumer.getmany(timeout_ms=500)
+            for msgs in batch.values():
+                for m in msgs:
+                    event = json.loads(m.value)
+                    if event["data"].get("run_id") == run_id:
+                        found = (m.key, event)
+            if found:
+                break
+    finally:
+        await consumer.stop()
+    assert found is not None, "sync.requested was not published"
+    key, event = found
+    assert key == org.encode() and event["org_id"] == org
+    assert event["data"] == {"provider": "cliniko", "mode": "full", "run_id": run_id, "reason": "admin"}

@@ -1,0 +1,135 @@
+"""Reads and writes of the per-org mirror; every statement is scoped to one org."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, delete, func, literal, select, union_all
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from practice_sync_cliniko_sync.domain.rules import PatientInfo, Visit
+from practice_sync_cliniko_sync.repository.tables import (
+    MIRROR,
+    attendees,
+    group_appointments,
+    individual_appointments,
+    patients,
+    sync_state,
+)
+
+
+async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        return
+    # Within one page an id can repeat only if the provider repeats it; keep the last.
+    unique = list({(r["org_id"], r["id"]): r for r in rows}.values())
+    stmt = insert(table).values(unique)
+    keys = {c.name for c in table.primary_key.columns}
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=list(keys), set_={c: stmt.excluded[c] for c in unique[0] if c not in keys}
+        )
+    )
+
+
+async def wipe(session: AsyncSession, org_id: str) -> None:
+    """A full run starts from nothing, so records deleted at the provider cannot linger."""
+    for table in MIRROR:
+        await session.execute(delete(table).where(table.c.org_id == org_id))
+
+
+async def high_waters(session: AsyncSession, org_id: str) -> dict[str, str]:
+    rows = await session.execute(select(sync_state).where(sync_state.c.org_id == org_id))
+    return {r.resource: r.high_water for r in rows}
+
+
+async def set_high_water(session: AsyncSession, org_id: str, resource: str, value: str) -> None:
+    stmt = insert(sync_state).values(org_id=org_id, resource=resource, high_water=value)
+    # ISO-8601 UTC strings of one format order like the instants they name.
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["org_id", "resource"],
+            set_={"high_water": func.greatest(sync_state.c.high_water, stmt.excluded.high_water)},
+        )
+    )
+
+
+async def visits_from(session: AsyncSession, org_id: str, start: datetime) -> list[Visit]:
+    """Counting appointments (individual, and classes per attendee) starting at or after `start`."""
+    ind = individual_appointments
+    g, a = group_appointments, attendees
+    q_ind = select(
+        ind.c.id,
+        ind.c.patient_id,
+        ind.c.starts_at,
+        ind.c.ends_at,
+        ind.c.practitioner_id,
+        ind.c.appointment_type_id,
+        ind.c.business_id,
+        literal("individual").label("kind"),
+    ).where(ind.c.org_id == org_id, ind.c.counts, ind.c.starts_at >= start)
+    q_grp = (
+        select(
+            g.c.id,
+            a.c.patient_id,
+            g.c.starts_at,
+            g.c.ends_at,
+            g.c.practitioner_id,
+            g.c.appointment_type_id,
+            g.c.business_id,
+            literal("group").label("kind"),
+        )
+        .select_from(a.join(g, and_(g.c.org_id == a.c.org_id, g.c.id == a.c.group_id)))
+        .where(a.c.org_id == org_id, a.c.counts, g.c.counts, g.c.starts_at >= start)
+        .distinct()
+    )
+    rows = await session.execute(union_all(q_ind, q_grp))
+    return [
+        Visit(
+            id=r.id,
+            patient_id=r.patient_id,
+            starts_at=r.starts_at,
+            ends_at=r.ends_at,
+            practitioner=r.practitioner_id,
+            appointment_type=r.appointment_type_id,
+            business=r.business_id,
+            kind=r.kind,
+        )
+        for r in rows
+    ]
+
+
+async def totals(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) -> dict[str, int]:
+    ids = list(patient_ids)
+    if not ids:
+        return {}
+    ind, g, a = individual_appointments, group_appointments, attendees
+    q_ind = select(ind.c.patient_id, ind.c.id).where(
+        ind.c.org_id == org_id, ind.c.counts, ind.c.patient_id.in_(ids)
+    )
+    q_grp = (
+        select(a.c.patient_id, g.c.id)
+        .select_from(a.join(g, and_(g.c.org_id == a.c.org_id, g.c.id == a.c.group_id)))
+        .where(a.c.org_id == org_id, a.c.counts, g.c.counts, a.c.patient_id.in_(ids))
+        .distinct()
+    )
+    both = union_all(q_ind, q_grp).subquery()
+    rows = await session.execute(select(both.c.patient_id, func.count()).group_by(both.c.patient_id))
+    return {pid: int(n) for pid, n in rows}
+
+
+async def patient_infos(session: AsyncSession, org_id: str, ids: Iterable[str]) -> dict[str, PatientInfo]:
+    wanted = list(ids)
+    out: dict[str, PatientInfo] = {}
+    for start in range(0, len(wanted), 5000):
+        rows = await session.execute(
+            select(patients).where(
+                patients.c.org_id == org_id, patients.c.id.in_(wanted[start : start + 5000])
+            )
+        )
+        for r in rows:
+            out[r.id] = PatientInfo(r.first_name, r.last_name, r.email, r.phone, r.archived)
+    return out

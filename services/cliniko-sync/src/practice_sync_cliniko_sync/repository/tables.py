@@ -1,0 +1,84 @@
+"""The `cliniko` schema: a per-org mirror of what the active-patient rules need, and sync state.
+
+Keeping every appointment's counting flag (not the whole record) lets a run recompute totals and
+the moving window from `updated_at` deltas alone, instead of re-crawling the history.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
+
+from practice_sync_common.idempotency import processed_events_table
+from practice_sync_common.sync_runs import sync_runs_table
+
+SCHEMA = "cliniko"
+metadata = MetaData()
+ID = String(32)
+
+sync_runs = sync_runs_table(metadata, SCHEMA)
+processed_events = processed_events_table(metadata, SCHEMA)
+
+
+def _appointment_columns() -> list[Column[object]]:
+    return [
+        Column("starts_at", DateTime(timezone=True), nullable=False),
+        Column("ends_at", DateTime(timezone=True)),
+        Column("practitioner_id", ID),
+        Column("appointment_type_id", ID),
+        Column("business_id", ID),
+        Column("counts", Boolean, nullable=False),
+        Column("updated_at", String(40), nullable=False),
+    ]
+
+
+individual_appointments = Table(
+    "individual_appointments",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("id", ID, primary_key=True),
+    Column("patient_id", ID, nullable=False),
+    *_appointment_columns(),
+    schema=SCHEMA,
+)
+group_appointments = Table(
+    "group_appointments",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("id", ID, primary_key=True),
+    *_appointment_columns(),
+    schema=SCHEMA,
+)
+attendees = Table(
+    "attendees",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("id", ID, primary_key=True),
+    Column("group_id", ID, nullable=False),
+    Column("patient_id", ID, nullable=False),
+    Column("counts", Boolean, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    schema=SCHEMA,
+)
+patients = Table(
+    "patients",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("id", ID, primary_key=True),
+    Column("first_name", String(255)),
+    Column("last_name", String(255)),
+    Column("email", String(320)),
+    Column("phone", String(64)),
+    Column("archived", Boolean, nullable=False),
+    Column("updated_at", String(40), nullable=False),
+    schema=SCHEMA,
+)
+# High-water marks per org and resource: the largest `updated_at` seen (Cliniko's own clock).
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("resource", String(64), primary_key=True),
+    Column("high_water", String(40), nullable=False),
+    schema=SCHEMA,
+)
+MIRROR = (individual_appointments, group_appointments, attendees, patients, sync_state)

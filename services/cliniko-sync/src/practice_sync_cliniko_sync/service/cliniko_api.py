@@ -1,0 +1,54 @@
+"""The Cliniko client: the shared provider client configured as Cliniko wants to be called."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import AsyncIterator
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+
+from practice_sync_cliniko_sync.settings import Settings
+from practice_sync_common.logging import secrets
+from practice_sync_common.provider_http import BackoffPolicy, JsonPathNext, ProviderClient, RateBudget
+from practice_sync_common.provider_http.budget import BudgetRegistry
+
+NEXT = JsonPathNext("links", "next")
+
+
+class Budgets:
+    """One proactive budget per API key for the whole process, so concurrent runs share it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._registry = BudgetRegistry(lambda: RateBudget(settings.cliniko_rate_limit_per_min, 60.0))
+
+    def for_key(self, api_key: str) -> RateBudget:
+        return self._registry.for_credential(hashlib.sha256(api_key.encode()).hexdigest())
+
+
+def make_client(settings: Settings, budgets: Budgets, api_key: str) -> ProviderClient:
+    secrets.add(api_key)
+    return ProviderClient(
+        budget=budgets.for_key(api_key),
+        headers={"Accept": "application/json", "User-Agent": settings.cliniko_user_agent},
+        # Cliniko: the key is the username, the password is empty.
+        auth=httpx.BasicAuth(api_key, ""),
+        policy=BackoffPolicy(
+            max_attempts=settings.provider_max_attempts, base_s=settings.provider_backoff_base_s
+        ),
+    )
+
+
+def list_url(api_url: str, resource: str, filters: list[str], per_page: int, sort: str | None = None) -> str:
+    params: list[tuple[str, str]] = [("q[]", f) for f in filters]
+    params.append(("per_page", str(per_page)))
+    if sort:
+        params.append(("sort", sort))
+    return f"{api_url.rstrip('/')}/{resource}?{urlencode(params)}"
+
+
+async def pages_from(client: ProviderClient, url: str) -> AsyncIterator[tuple[dict[str, Any], str | None]]:
+    """Each page's body and the next link (None on the last page)."""
+    async for _, body in client.pages(url, NEXT):
+        yield body, NEXT.next_url(body)
