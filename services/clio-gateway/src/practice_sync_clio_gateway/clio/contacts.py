@@ -1,0 +1,85 @@
+"""A Clio contact record → the `contact.synced` payload (names, emails, phones normalized)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any, Literal
+
+from practice_sync_common.events import ContactSynced
+
+# What the projector needs, asked by name (Clio returns only id and etag otherwise).
+CONTACT_FIELDS = (
+    "id,etag,name,first_name,last_name,type,primary_email_address,primary_phone_number,"
+    "email_addresses{address},phone_numbers{number},updated_at"
+)
+_REQUIRED = ("name", "first_name", "last_name", "email_addresses", "phone_numbers")
+_SPACES = re.compile(r"\s+")
+
+
+def has_fields(record: dict[str, Any]) -> bool:
+    """A webhook payload subscribed with CONTACT_FIELDS needs no fetch."""
+    return all(k in record for k in _REQUIRED)
+
+
+def _clean(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return None
+    text = _SPACES.sub(" ", value).strip()
+    return text or None
+
+
+def normalize_name(first: str | None, last: str | None, name: str | None) -> str | None:
+    joined = " ".join(p for p in (first, last) if p) or name
+    return _clean(joined.lower()) if joined else None
+
+
+def _unique(values: list[str]) -> list[str]:
+    seen: dict[str, None] = {}
+    for v in values:
+        seen.setdefault(v, None)
+    return list(seen)
+
+
+def emails_of(record: dict[str, Any]) -> list[str]:
+    found = [record.get("primary_email_address")]
+    found += [e.get("address") for e in record.get("email_addresses") or [] if isinstance(e, dict)]
+    return _unique([e.strip().lower() for e in found if isinstance(e, str) and "@" in e])
+
+
+def phones_of(record: dict[str, Any]) -> list[str]:
+    found = [record.get("primary_phone_number")]
+    found += [p.get("number") for p in record.get("phone_numbers") or [] if isinstance(p, dict)]
+    return _unique([c for c in (_clean(p) for p in found) if c])
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def to_event(record: dict[str, Any], action: Literal["created", "updated"]) -> ContactSynced:
+    first, last = _clean(record.get("first_name")), _clean(record.get("last_name"))
+    name = _clean(record.get("name"))
+    return ContactSynced(
+        action=action,
+        provider="clio",
+        provider_id=str(record["id"]),
+        etag=record.get("etag"),
+        first_name=first,
+        last_name=last,
+        name=name,
+        normalized_name=normalize_name(first, last, name),
+        emails=emails_of(record),
+        phones=phones_of(record),
+        contact_type=record.get("type"),
+        provider_updated_at=_time(record.get("updated_at")),
+    )
+
+
+def deleted_event(contact_id: int | str, etag: str | None) -> ContactSynced:
+    return ContactSynced(action="deleted", provider="clio", provider_id=str(contact_id), etag=etag)

@@ -1,0 +1,77 @@
+"""Which etag of each contact was last published, and the orgs' high-water marks."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from practice_sync_clio_gateway.repository.tables import contact_versions, sync_state
+
+
+async def change_kind(
+    session: AsyncSession, org: str, contact_id: int, etag: str | None
+) -> Literal["created", "updated"] | None:
+    """created / updated, or None when this exact version was already published."""
+    t = contact_versions
+    row = (
+        await session.execute(select(t.c.etag).where(t.c.org_id == org, t.c.contact_id == contact_id))
+    ).first()
+    if row is None:
+        return "created"
+    return None if etag is not None and row.etag == etag else "updated"
+
+
+async def record_versions(
+    session: AsyncSession, org: str, versions: list[tuple[int, str | None, datetime | None]]
+) -> None:
+    if not versions:
+        return
+    t = contact_versions
+    stmt = insert(t).values(
+        [{"org_id": org, "contact_id": cid, "etag": etag, "updated_at": at} for cid, etag, at in versions]
+    )
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.org_id, t.c.contact_id],
+            set_={
+                "etag": stmt.excluded.etag,
+                "updated_at": stmt.excluded.updated_at,
+                "seen_at": stmt.excluded.seen_at,
+            },
+        )
+    )
+
+
+async def known_etags(session: AsyncSession, org: str, ids: list[int]) -> dict[int, str | None]:
+    t = contact_versions
+    rows = await session.execute(
+        select(t.c.contact_id, t.c.etag).where(t.c.org_id == org, t.c.contact_id.in_(ids))
+    )
+    return {r.contact_id: r.etag for r in rows}
+
+
+async def forget(session: AsyncSession, org: str, contact_id: int) -> bool:
+    t = contact_versions
+    result = await session.execute(
+        delete(t).where(t.c.org_id == org, t.c.contact_id == contact_id).returning(t.c.contact_id)
+    )
+    return result.first() is not None
+
+
+async def high_water(session: AsyncSession, org: str) -> datetime | None:
+    row = (await session.execute(select(sync_state.c.high_water).where(sync_state.c.org_id == org))).first()
+    return row.high_water if row else None
+
+
+async def set_high_water(
+    session: AsyncSession, org: str, mark: datetime | None, full: bool, now: datetime
+) -> None:
+    t = sync_state
+    values = {"org_id": org, "high_water": mark, "updated_at": now, **({"last_full_at": now} if full else {})}
+    stmt = insert(t).values(**values)
+    update = {k: v for k, v in values.items() if k != "org_id"}
+    await session.execute(stmt.on_conflict_do_update(index_elements=[t.c.org_id], set_=update))

@@ -1,0 +1,183 @@
+"""Contacts sync: full or incremental, a checkpoint after every page, resumable after a kill.
+
+Each page: publish `contact.synced` for the records whose (id, etag) we have not published yet,
+then in one transaction record those versions and the checkpoint (the next link and the highest
+`updated_at` seen). A kill between the two republishes one page at most; consumers are idempotent.
+Incremental runs ask `updated_since` = high-water mark minus an overlap (Clio's bound is not
+documented as inclusive or exclusive, and clocks drift); the etag dedupe absorbs the overlap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID, uuid5
+
+from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, to_event
+from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth
+from practice_sync_clio_gateway.repository import contacts as repo
+from practice_sync_clio_gateway.service.context import Gateway
+from practice_sync_clio_gateway.service.publishing import publish_contacts
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.events import ALL_ORGS, ContactSynced, Envelope, SyncRequested
+from practice_sync_common.logging import get_logger, secrets
+from practice_sync_common.provider_http import ProviderAuthError, ProviderError
+from practice_sync_common.sync_runs import RetryRule, SyncProgress, SyncRun
+
+log = get_logger(__name__)
+RETRY = RetryRule(max_attempts=3, backoff_s=30.0)
+
+
+def _time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class ContactSync:
+    def __init__(self, gw: Gateway) -> None:
+        self.gw = gw
+        self._tasks: dict[UUID, asyncio.Task[None]] = {}
+
+    # ---- intake of requests -------------------------------------------------------------------
+    async def on_requested(self, event: Envelope[SyncRequested]) -> None:
+        """Record the run(s) and start them in the background (a long run must not hold the consumer)."""
+        request = event.data
+        if request.provider != "clio":
+            return
+        base = request.run_id or event.id
+        orgs = await self.gw.clio.credentials.clio_orgs() if event.org_id == ALL_ORGS else [event.org_id]
+        for org in orgs:
+            # One run id per (request, org): a redelivered request maps onto the same runs.
+            run_id = base if event.org_id != ALL_ORGS else uuid5(base, org)
+            async with unit_of_work(self.gw.sessions) as s:
+                await self.gw.runs.create(
+                    s, run_id=run_id, org_id=org, provider="clio", mode=request.mode, reason=request.reason
+                )
+            self.start(run_id)
+
+    def start(self, run_id: UUID) -> None:
+        if run_id in self._tasks and not self._tasks[run_id].done():
+            return
+        self._tasks[run_id] = asyncio.create_task(self.run(run_id))
+
+    async def resume_stale(self) -> None:
+        stale = timedelta(seconds=self.gw.settings.sync_stale_after_s)
+        async with unit_of_work(self.gw.sessions) as s:
+            runs = await self.gw.runs.find_resumable(s, stale_after=stale)
+        for run in runs:
+            if run.provider == "clio":
+                self.start(run.run_id)
+
+    async def wait_idle(self) -> None:
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await self.wait_idle()
+
+    # ---- one run --------------------------------------------------------------------------------
+    async def run(self, run_id: UUID) -> None:
+        stale = timedelta(seconds=self.gw.settings.sync_stale_after_s)
+        async with unit_of_work(self.gw.sessions) as s:
+            run = await self.gw.runs.claim(s, run_id, stale_after=stale)
+        if run is None:
+            return
+        progress = run.progress
+        try:
+            counts = await self._walk(run, progress)
+        except (NeedsReauth, ProviderAuthError) as exc:
+            await self._fail(run_id, f"Clio refused the org's credentials: {exc}", progress, retryable=False)
+        except (ProviderError, CredentialsUnavailable) as exc:
+            await self._fail(run_id, str(exc), progress, retryable=True)
+        except asyncio.CancelledError:
+            raise  # the process is stopping: the run stays "running" and is resumed when stale
+        except Exception as exc:
+            log.error("clio sync crashed", run_id=str(run_id), error=secrets.scrub(repr(exc)))
+            await self._fail(run_id, f"internal error: {type(exc).__name__}", progress, retryable=True)
+        else:
+            async with unit_of_work(self.gw.sessions) as s:
+                await self.gw.runs.succeed(s, run_id, counts=counts, progress=progress)
+
+    async def _fail(self, run_id: UUID, error: str, progress: SyncProgress, retryable: bool) -> None:
+        async with unit_of_work(self.gw.sessions) as s:
+            await self.gw.runs.fail(
+                s, run_id, secrets.scrub(error), rule=RETRY, progress=progress, retryable=retryable
+            )
+
+    async def _walk(self, run: SyncRun, progress: SyncProgress) -> dict[str, Any]:
+        org = run.org_id
+        checkpoint = dict(run.checkpoint or {})
+        started = datetime.now(UTC)
+        if "mode" not in checkpoint:
+            async with unit_of_work(self.gw.sessions) as s:
+                mark = await repo.high_water(s, org)
+            incremental = run.mode == "incremental" or (run.mode == "auto" and mark is not None)
+            since = None
+            if incremental and mark is not None:
+                since = (mark - timedelta(seconds=self.gw.settings.incremental_overlap_s)).isoformat()
+            checkpoint = {
+                "mode": "incremental" if since else "full",
+                "since": since,
+                "next": None,
+                "max_updated": mark.isoformat() if mark else None,
+                "started": started.isoformat(),
+            }
+        counts: dict[str, Any] = dict(checkpoint.get("counts") or {"published": 0, "unchanged": 0})
+        params: dict[str, Any] = {"order": "id(asc)"}
+        if checkpoint.get("since"):
+            params["updated_since"] = checkpoint["since"]
+        progress.phase = f"{checkpoint['mode']} contacts"
+        api = await self.gw.clio.open(org)
+        try:
+            before = api.http.stats.requests
+            async for _url, body in api.pages(
+                "contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params
+            ):
+                records = [r for r in body.get("data") or [] if isinstance(r, dict) and "id" in r]
+                events, versions, unchanged = await self._changes(org, records)
+                await publish_contacts(self.gw.broker, org, events, run.run_id)
+                for r in records:
+                    at = _time(r.get("updated_at"))
+                    if at and (checkpoint["max_updated"] is None or at > _time(checkpoint["max_updated"])):  # type: ignore[operator]
+                        checkpoint["max_updated"] = at.isoformat()
+                nxt = body.get("meta", {}).get("paging", {}).get("next")
+                checkpoint["next"] = nxt
+                counts["published"] += len(events)
+                counts["unchanged"] += unchanged
+                checkpoint["counts"] = counts
+                progress.pages += 1
+                progress.records += len(records)
+                progress.requests += api.http.stats.requests - before
+                progress.throttled_429 = api.http.stats.throttled
+                before = api.http.stats.requests
+                async with unit_of_work(self.gw.sessions) as s:
+                    await repo.record_versions(s, org, versions)
+                    await self.gw.runs.checkpoint(s, run.run_id, checkpoint, progress)
+        finally:
+            await api.aclose()
+        async with unit_of_work(self.gw.sessions) as s:
+            mark = _time(checkpoint.get("max_updated"))
+            await repo.set_high_water(s, org, mark, checkpoint["mode"] == "full", datetime.now(UTC))
+        return {**counts, "mode": checkpoint["mode"]}
+
+    async def _changes(
+        self, org: str, records: list[dict[str, Any]]
+    ) -> tuple[list[ContactSynced], list[tuple[int, str | None, datetime | None]], int]:
+        ids = [int(r["id"]) for r in records]
+        async with unit_of_work(self.gw.sessions) as s:
+            known = await repo.known_etags(s, org, ids)
+        events: list[ContactSynced] = []
+        versions: list[tuple[int, str | None, datetime | None]] = []
+        for r in records:
+            cid, etag = int(r["id"]), r.get("etag")
+            if cid in known and known[cid] == etag:
+                continue
+            events.append(to_event(r, "updated" if cid in known else "created"))
+            versions.append((cid, etag, _time(r.get("updated_at"))))
+        return events, versions, len(records) - len(events)

@@ -1,0 +1,195 @@
+"""webhook-ingest over real HTTP, with the session's credentials service and broker."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, start_service
+from practice_sync_common import topics
+from practice_sync_sandbox._kit.runner import free_port
+from practice_sync_webhook_ingest.testing import sign, watch
+
+GATEWAY = {"Authorization": f"Bearer {SERVICE_TOKENS['clio-gateway']}"}
+
+
+def new_org() -> str:
+    return f"wi-{uuid.uuid4().hex[:10]}"
+
+
+async def store_secret(stack: Stack, org: str, webhook_id: str, secret: str) -> None:
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"]) as c:
+        r = await c.post("/admin/orgs", json={"id": org}, headers=stack.admin_headers())
+        assert r.status_code in (200, 201), r.text
+        r = await c.put(
+            f"/internal/credentials/{org}/clio/webhook-secrets/{webhook_id}",
+            json={"secret": secret},
+            headers=GATEWAY,
+        )
+        assert r.status_code == 200, r.text
+
+
+def delivery(contact_id: int, webhook_id: int, event: str = "updated") -> bytes:
+    body = {
+        "data": {"id": contact_id, "etag": f'"{uuid.uuid4().hex}"'},
+        "meta": {"event": event, "webhook_id": webhook_id},
+    }
+    return json.dumps(body).encode()
+
+
+async def post(url: str, org: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=url) as c:
+        return await c.post(f"/webhooks/clio/{org}", content=body, headers=headers)
+
+
+def counter(text: str, outcome: str) -> float:
+    for line in text.splitlines():
+        if line.startswith("webhook_ingest_deliveries_total{") and f'outcome="{outcome}"' in line:
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+async def test_handshake_echoes_the_secret_without_publishing(webhook_ingest_service: str) -> None:
+    r = await post(
+        webhook_ingest_service, new_org(), b'{"id": 7, "webhook_id": 7}', {"X-Hook-Secret": "hs-1234567"}
+    )
+    assert r.status_code == 200
+    assert r.headers["X-Hook-Secret"] == "hs-1234567"
+
+
+async def test_signed_delivery_is_published_before_200(
+    stack: Stack, webhook_ingest_service: str, kafka_bootstrap: str
+) -> None:
+    org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
+    await store_secret(stack, org, "41", secret)
+    body = delivery(1234, 41)
+    async with watch(kafka_bootstrap, topics.WEBHOOK_RECEIVED) as watcher:
+        r = await post(webhook_ingest_service, org, body, {"X-Hook-Signature": sign(secret, body)})
+        assert r.status_code == 200, r.text
+        [event] = await watcher.wait_for(lambda e: e["org_id"] == org)
+    assert event["type"] == "webhook.received"
+    assert event["data"]["payload"] == json.loads(body)
+    assert event["data"]["webhook_id"] == "41" and event["data"]["event"] == "updated"
+    assert secret not in json.dumps(event)
+
+
+async def test_new_secret_works_immediately_and_bad_or_missing_signatures_get_401(
+    stack: Stack, webhook_ingest_service: str, kafka_bootstrap: str
+) -> None:
+    org, first, second = new_org(), f"sec-{uuid.uuid4().hex}", f"sec-{uuid.uuid4().hex}"
+    await store_secret(stack, org, "1", first)
+    body = delivery(5, 1)
+    async with httpx.AsyncClient(base_url=webhook_ingest_service) as c:
+        before = (await c.get("/metrics")).text
+    assert (
+        await post(webhook_ingest_service, org, body, {"X-Hook-Signature": sign(first, body)})
+    ).status_code == 200
+    # A subscription created after the cache was filled: its first delivery must still pass.
+    await store_secret(stack, org, "2", second)
+    body2 = delivery(6, 2)
+    assert (
+        await post(webhook_ingest_service, org, body2, {"X-Hook-Signature": sign(second, body2)})
+    ).status_code == 200
+
+    forged = await post(webhook_ingest_service, org, body, {"X-Hook-Signature": sign("not-the-secret", body)})
+    assert forged.status_code == 401
+    assert "X-Hook-Signature" in forged.json()["error"]["message"]
+    tampered = await post(webhook_ingest_service, org, body + b" ", {"X-Hook-Signature": sign(first, body)})
+    assert tampered.status_code == 401
+    missing = await post(webhook_ingest_service, org, body, {})
+    assert missing.status_code == 401 and "missing" in missing.json()["error"]["message"]
+    other_org = await post(webhook_ingest_service, new_org(), body, {"X-Hook-Signature": sign(first, body)})
+    assert other_org.status_code == 401
+
+    not_json = b"this is not json"
+    bad = await post(webhook_ingest_service, org, not_json, {"X-Hook-Signature": sign(first, not_json)})
+    assert bad.status_code == 400 and "not JSON" in bad.json()["error"]["message"]
+
+    async with httpx.AsyncClient(base_url=webhook_ingest_service) as c:
+        after = (await c.get("/metrics")).text
+    assert counter(after, "accepted") - counter(before, "accepted") >= 2
+    assert counter(after, "bad_signature") - counter(before, "bad_signature") >= 3
+    assert counter(after, "missing_signature") - counter(before, "missing_signature") >= 1
+    assert counter(after, "not_json") - counter(before, "not_json") >= 1
+    assert first not in after and second not in after
+
+
+async def test_oversized_body_is_refused(webhook_ingest_service: str) -> None:
+    big = b'{"pad": "' + b"x" * 300_000 + b'"}'
+    r = await post(webhook_ingest_service, new_org(), big, {"X-Hook-Signature": "00"})
+    assert r.status_code == 413
+
+
+class Forwarder:
+    """A TCP forwarder to the real broker, opened late: the ingest bootstraps through it."""
+
+    def __init__(self, port: int, target: tuple[str, int]) -> None:
+        self.port, self.target = port, target
+        self.server: asyncio.base_events.Server | None = None
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except Exception:
+            pass
+        finally:
+            writer.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection(*self.target)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
+
+    async def stop(self) -> None:
+        if self.server:
+            self.server.close()
+
+
+@pytest.mark.slow
+async def test_broker_down_answers_503_then_the_retry_is_delivered(
+    stack: Stack, credentials_service: str, kafka_bootstrap: str
+) -> None:
+    dead_port = free_port()
+    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
+    url = start_service(
+        stack,
+        "webhook-ingest",
+        kafka_bootstrap_servers=f"127.0.0.1:{dead_port}",
+        publish_timeout_s=1.0,
+    )
+    # start_service registers the newest instance under the name; keep the session's one there.
+    if main_url is not None:
+        stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+    org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
+    await store_secret(stack, org, "9", secret)
+    body = delivery(77, 9, "created")
+    headers = {"X-Hook-Signature": sign(secret, body)}
+    down = await post(url, org, body, headers)
+    assert down.status_code == 503
+    assert "retry" in down.json()["error"]["message"]
+
+    host, port = kafka_bootstrap.split(",")[0].rsplit(":", 1)
+    forwarder = Forwarder(dead_port, (host, int(port)))
+    await forwarder.start()
+    try:
+        async with watch(kafka_bootstrap, topics.WEBHOOK_RECEIVED) as watcher:
+            retried: Any = None
+            for _ in range(20):  # what Clio's retries do, faster
+                retried = await post(url, org, body, headers)
+                if retried.status_code == 200:
+                    break
+                await asyncio.sleep(0.5)
+            assert retried.status_code == 200, retried.text
+            [event] = await watcher.wait_for(lambda e: e["org_id"] == org)
+            assert event["data"]["payload"]["data"]["id"] == 77
+    finally:
+        await forwarder.stop()
