@@ -38,7 +38,6 @@ def register_demo_tenants(
             raise CredentialsError(
                 f"{DEMO_CLINIC}: the Cliniko sandbox refused the demo key: {cred['status_message']}"
             )
-        request_demo_clinic_sync(admin_token)
         if _clio_still_works(client):
             return
         done = complete_clio_by_redirects(start_clio(client, DEMO_LAW))
@@ -57,6 +56,11 @@ def _clio_still_works(client: httpx.Client) -> bool:
 def _check(r: httpx.Response) -> None:
     if not r.is_success:
         raise CredentialsError(f"{r.request.method} {r.request.url.path} → {r.status_code}: {r.text[:200]}")
+
+
+def start_demo_syncs(admin_token: str) -> None:
+    """Once the tenants are registered: sync them now rather than at the next scheduled run."""
+    request_demo_clinic_sync(admin_token)
 
 
 def request_demo_clinic_sync(admin_token: str) -> None:
