@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from practice_sync_cli import projector_cmd
 from practice_sync_cli.credentials_cmd import credentials_app
 from practice_sync_cli.sync_cmd import sync_app
 
@@ -13,6 +14,8 @@ app = typer.Typer(
 sandbox_app = typer.Typer(help="Run a provider sandbox (a faithful local simulator).", no_args_is_help=True)
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(credentials_app, name="credentials")
+app.command("active-patients")(projector_cmd.active_patients)
+app.command("contacts")(projector_cmd.contacts)
 app.add_typer(sync_app, name="sync")
 
 
@@ -23,14 +26,17 @@ def up(
     ),
 ) -> None:
     """Run the whole platform in the foreground: Postgres, broker, sandboxes, every service."""
-    from practice_sync_cli.demo import register_demo_tenants
+    from practice_sync_cli.demo import register_demo_tenants, start_demo_syncs
     from practice_sync_cli.state import load_or_create_secrets
     from practice_sync_cli.up import run_up
 
     token = load_or_create_secrets().admin_token
-    raise typer.Exit(
-        run_up(on_all_ready=lambda: register_demo_tenants(token), exit_when_ready=exit_when_ready)
-    )
+
+    def demo() -> None:
+        register_demo_tenants(token)
+        start_demo_syncs(token)
+
+    raise typer.Exit(run_up(on_all_ready=demo, exit_when_ready=exit_when_ready))
 
 
 def _mount_sandboxes() -> None:

@@ -3,6 +3,12 @@
 FastStream has no DLQ of its own, and on Kafka a rejected message is committed like an acked one, so a
 handler that gives up must hand the message to `<topic>.dlq` itself or it is lost. The original bytes,
 key and headers travel unchanged; the error rides along in headers.
+
+Batch subscribers (`batch=True`) are covered too: their raw message is a tuple of records, and a batch
+that still fails after its retries is dead-lettered record by record (each with its own bytes, key,
+headers, partition and offset), so nothing in it is lost. A batch handler that can tell which records
+are bad (e.g. one that does not parse) should dead-letter just those with `dead_letter_records` and
+handle the rest, rather than fail the whole batch.
 """
 
 from __future__ import annotations
@@ -66,7 +72,7 @@ class _DeadLetterMiddleware(BaseMiddleware):
 
     async def consume_scope(self, call_next: Callable[[Any], Awaitable[Any]], msg: Any) -> Any:
         raw = msg.raw_message
-        topic = getattr(raw, "topic", "unknown")
+        topic = _topic_of(raw)
         policy = self.factory.policy
         attempt = 0
         while True:
@@ -95,38 +101,60 @@ class _DeadLetterMiddleware(BaseMiddleware):
         if broker is None:
             raise RuntimeError("DeadLetterMiddlewareFactory.attach(broker) was never called") from exc
         raw = msg.raw_message
-        headers = _headers_of(raw)
-        error = secrets.scrub(f"{type(exc).__name__}: {exc}")[:2000]
-        headers.update(
-            {
-                "x-dlq-original-topic": topic,
-                "x-dlq-original-partition": str(getattr(raw, "partition", "")),
-                "x-dlq-original-offset": str(getattr(raw, "offset", "")),
-                "x-dlq-error-type": type(exc).__name__,
-                "x-dlq-error": error,
-                "x-dlq-attempts": str(attempts),
-                "x-dlq-trace": secrets.scrub("".join(traceback.format_exception(exc))[-3000:]),
-            }
-        )
-        # The offset is committed once we return, so the DLQ write must succeed first: keep trying
-        # (blocking this partition) rather than drop the message.
-        delay = 0.5
-        while True:
-            try:
-                await broker.publish(
-                    msg.body, topic=topics.dlq(topic), key=getattr(raw, "key", None), headers=headers
-                )
-                break
-            except asyncio.CancelledError:
-                raise
-            except Exception as publish_exc:  # pragma: no cover - exercised only when the broker is down
-                log.error(
-                    "dead-letter publish failed, retrying",
-                    topic=topic,
-                    error=secrets.scrub(repr(publish_exc)),
-                )
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-        DEAD_LETTERED.labels(topic).inc()
-        EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
-        log.error("message dead-lettered", topic=topic, attempts=attempts, error=error)
+        if isinstance(raw, tuple):
+            await dead_letter_records(broker, raw, exc, attempts)
+            return
+        await _publish_dead(broker, msg.body, raw, topic, exc, attempts)
+
+
+def _topic_of(raw: Any) -> str:
+    first = raw[0] if isinstance(raw, tuple) and raw else raw
+    return str(getattr(first, "topic", "unknown"))
+
+
+async def dead_letter_records(
+    broker: KafkaBroker, records: tuple[Any, ...] | list[Any], exc: BaseException, attempts: int = 1
+) -> None:
+    """Send raw Kafka records (e.g. the bad ones of a batch) to their topic's DLQ, one by one."""
+    for record in records:
+        await _publish_dead(broker, record.value or b"", record, _topic_of(record), exc, attempts)
+
+
+async def _publish_dead(
+    broker: KafkaBroker, body: Any, raw: Any, topic: str, exc: BaseException, attempts: int
+) -> None:
+    headers = _headers_of(raw)
+    error = secrets.scrub(f"{type(exc).__name__}: {exc}")[:2000]
+    headers.update(
+        {
+            "x-dlq-original-topic": topic,
+            "x-dlq-original-partition": str(getattr(raw, "partition", "")),
+            "x-dlq-original-offset": str(getattr(raw, "offset", "")),
+            "x-dlq-error-type": type(exc).__name__,
+            "x-dlq-error": error,
+            "x-dlq-attempts": str(attempts),
+            "x-dlq-trace": secrets.scrub("".join(traceback.format_exception(exc))[-3000:]),
+        }
+    )
+    # The offset is committed once we return, so the DLQ write must succeed first: keep trying
+    # (blocking this partition) rather than drop the message.
+    delay = 0.5
+    while True:
+        try:
+            await broker.publish(
+                body, topic=topics.dlq(topic), key=getattr(raw, "key", None), headers=headers
+            )
+            break
+        except asyncio.CancelledError:
+            raise
+        except Exception as publish_exc:  # pragma: no cover - exercised only when the broker is down
+            log.error(
+                "dead-letter publish failed, retrying",
+                topic=topic,
+                error=secrets.scrub(repr(publish_exc)),
+            )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 10.0)
+    DEAD_LETTERED.labels(topic).inc()
+    EVENTS_CONSUMED.labels(topic, "dead_lettered").inc()
+    log.error("message dead-lettered", topic=topic, attempts=attempts, error=error)

@@ -1,0 +1,148 @@
+"""Projector throughput: rows/s of the projector consuming a snapshot ÷ rows/s of a plain batched insert.
+
+Side by side in one run, on an embedded Postgres and broker on free ports:
+1. 50,000 ActivePatient events and their snapshot_complete are published to the topic first;
+2. the projector runs as a subprocess (`python -m practice_sync_projector`) and consumes them: its
+   time runs from its first batch's transaction start (min processed_at) to the moment it applied
+   snapshot_complete (both read from the database clock), so process start and group join are out;
+3. the same rows are written by `plain_batched_insert` (asyncpg executemany, 1,000 rows per
+   transaction) for another org into the same tables.
+Target: projector ≥ 0.5 of the plain insert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import httpx
+
+from bench.report import BenchResult
+
+N = int(os.environ.get("BENCH_PROJECTOR_ROWS", "50000"))
+
+
+def run() -> BenchResult:
+    return asyncio.run(_run(N))
+
+
+async def _run(n: int) -> BenchResult:
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+    from practice_sync_common.embedded.postgres import EmbeddedPostgres
+    from practice_sync_common.embedded.procs import free_port, spawn, stop
+
+    result = BenchResult("projector_throughput", params={"rows": n})
+    with tempfile.TemporaryDirectory(prefix="bench-projector-") as tmp:
+        os.chmod(tmp, 0o755)  # postgres runs as another user and must reach it
+        pg = EmbeddedPostgres(Path(tmp) / "pg", free_port())
+        broker = EmbeddedBroker(free_port())
+        await asyncio.to_thread(pg.start)
+        await asyncio.to_thread(broker.start)
+        proc = None
+        try:
+            org, run_id = f"bench-{uuid.uuid4().hex[:8]}", uuid.uuid4()
+            publish_s = await _publish(broker.bootstrap, org, run_id, n)
+            port = free_port()
+            env = {
+                **os.environ,
+                "DATABASE_URL": pg.url,
+                "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+                "HTTP_PORT": str(port),
+                "LOG_LEVEL": os.environ.get("BENCH_PROJECTOR_LOG_LEVEL", "WARNING"),
+            }
+            proc = spawn(
+                [sys.executable, "-m", "practice_sync_projector"],
+                env=env,
+                log=Path(os.environ.get("BENCH_PROJECTOR_LOG", str(Path(tmp) / "projector.log"))),
+            )
+            projector_rps, wall = await _wait_projected(pg.url, org, run_id, n, port)
+            baseline_rps = await _baseline(pg.url, n)
+            result.add("projector rows/s", round(projector_rps, 1), "rows/s")
+            result.add("plain batched insert rows/s", round(baseline_rps, 1), "rows/s")
+            result.add("projector ÷ plain insert", round(projector_rps / baseline_rps, 3), "", ">= 0.5")
+            result.add(
+                "projector wall time (start to complete)", round(wall, 2), "s", note="incl. start + join"
+            )
+            result.add("publish time (setup, not measured)", round(publish_s, 2), "s")
+        finally:
+            if proc is not None:
+                stop(proc)
+            await asyncio.to_thread(broker.stop)
+            await asyncio.to_thread(pg.stop)
+    return result
+
+
+async def _publish(bootstrap: str, org: str, run_id: uuid.UUID, n: int) -> float:
+    from practice_sync_common import topics
+    from practice_sync_common.broker import make_broker, publish
+    from practice_sync_common.settings import CommonSettings
+    from practice_sync_projector.benchmarking import complete_envelope, patient_envelopes
+
+    events = patient_envelopes(org, n, run_id)
+    broker = make_broker(CommonSettings(kafka_bootstrap_servers=bootstrap, service_name="bench"))
+    await broker.start()
+    started = time.perf_counter()
+    try:
+        for i in range(0, n, 1000):
+            await asyncio.gather(
+                *(publish(broker, topics.ACTIVE_PATIENTS_COMPUTED, e) for e in events[i : i + 1000])
+            )
+        await publish(broker, topics.ACTIVE_PATIENTS_COMPUTED, complete_envelope(org, run_id, n))
+    finally:
+        await broker.stop()
+    return time.perf_counter() - started
+
+
+async def _wait_projected(url: str, org: str, run_id: uuid.UUID, n: int, port: int) -> tuple[float, float]:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    started = time.perf_counter()
+    engine = create_async_engine(url)
+    try:
+        async with httpx.AsyncClient() as client:
+            while True:  # wait for readiness (migrations done) before polling the tables
+                try:
+                    if (await client.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if time.perf_counter() - started > 120:
+                    raise TimeoutError("projector did not become ready")
+                await asyncio.sleep(0.2)
+        while True:
+            async with engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        text(
+                            "SELECT status, seen_count, EXTRACT(EPOCH FROM completed_at - "
+                            "(SELECT min(processed_at) FROM projector.processed_events "
+                            " WHERE consumer = 'projector.active_patients')) AS secs "
+                            "FROM projector.snapshot_runs WHERE organization_id = :o AND run_id = :r "
+                            "AND completed_at IS NOT NULL"
+                        ),
+                        {"o": org, "r": run_id},
+                    )
+                ).first()
+            if row is not None:
+                if row[0] != "complete" or row[1] != n:
+                    raise RuntimeError(f"projector finished with status {row[0]} and {row[1]} rows")
+                return n / float(row[2]), time.perf_counter() - started
+            if time.perf_counter() - started > 600:
+                raise TimeoutError("projector did not finish in 10 minutes")
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+
+
+async def _baseline(url: str, n: int) -> float:
+    from practice_sync_projector.benchmarking import patient_envelopes, plain_batched_insert
+
+    org = f"baseline-{uuid.uuid4().hex[:8]}"
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return await plain_batched_insert(dsn, org, patient_envelopes(org, n))

@@ -1,0 +1,139 @@
+"""For throughput benchmarks: realistic snapshot events and the "plain batched insert" baseline.
+
+`bench/projector_throughput.py` (and the Cliniko benchmark) compare the projector's rows/s, consuming
+these events from the topic, with `plain_batched_insert` writing the same rows straight into
+`public.active_patients` with asyncpg `executemany`, 1,000 rows per transaction: the cheapest
+ordinary way to load those rows, with no Kafka, parsing, matching or contacts.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import asyncpg  # type: ignore[import-untyped]
+
+from practice_sync_common.events import (
+    ActivePatient,
+    ActivePatientsComputed,
+    AppointmentSummary,
+    Envelope,
+    SnapshotComplete,
+    envelope,
+)
+
+FIRST = ["Ava", "Liam", "Mia", "Noah", "Zoe", "Omar", "Ines", "Kenji", "Lea", "Ravi", "Sofia", "Tom"]
+LAST = ["Smith", "Nguyen", "Garcia", "Brown", "Kaur", "Rossi", "Tanaka", "Okafor", "Muller", "Silva"]
+PRACTITIONERS = ["Dr Jane Hart", "Dr Ken Ito", "Sam Physio", "Alex Osteo"]
+TYPES = ["Initial consult", "Follow-up", "Group pilates", "Hydrotherapy"]
+
+
+def patient_envelopes(
+    org: str, n: int, run_id: uuid.UUID | None = None, seed: int = 7, now: datetime | None = None
+) -> list[Envelope[ActivePatientsComputed]]:
+    """`n` ActivePatient events of one run, as cliniko-sync would publish them (1-3 recent, 0-2 upcoming)."""
+    rng = random.Random(seed)
+    run = run_id or uuid.uuid4()
+    now = now or datetime(2025, 6, 1, 12, tzinfo=UTC)
+    out = []
+    for i in range(n):
+        recent = [
+            _appointment(rng, f"{i}-r{k}", now - timedelta(days=rng.randint(1, 59)))
+            for k in range(rng.randint(1, 3))
+        ]
+        upcoming = [
+            _appointment(rng, f"{i}-u{k}", now + timedelta(days=rng.randint(1, 40)))
+            for k in range(rng.randint(0, 2))
+        ]
+        first, last = rng.choice(FIRST), rng.choice(LAST)
+        msg = ActivePatient(
+            run_id=run,
+            cliniko_patient_id=str(1_000_000 + i),
+            first_name=first,
+            last_name=f"{last}{i}",
+            email=f"{first.lower()}.{last.lower()}{i}@example.com" if rng.random() < 0.8 else None,
+            phone=f"+61 4{rng.randint(10_000_000, 99_999_999)}",
+            recent_appointment_count=len(recent),
+            upcoming_appointment_count=len(upcoming),
+            total_appointment_count=len(recent) + len(upcoming) + rng.randint(0, 30),
+            last_appointment_date=max(a.starts_at for a in recent),
+            recent_appointments=recent,
+            upcoming_appointments=upcoming,
+            search_date_from=(now - timedelta(days=60)).date(),
+            search_date_to=now.date(),
+        )
+        out.append(envelope("active_patients.computed", "bench", org, ActivePatientsComputed(message=msg)))
+    return out
+
+
+def complete_envelope(org: str, run_id: uuid.UUID, count: int) -> Envelope[ActivePatientsComputed]:
+    msg = SnapshotComplete(run_id=run_id, count=count)
+    return envelope("active_patients.computed", "bench", org, ActivePatientsComputed(message=msg))
+
+
+def _appointment(rng: random.Random, aid: str, starts: datetime) -> AppointmentSummary:
+    return AppointmentSummary(
+        id=aid,
+        starts_at=starts,
+        ends_at=starts + timedelta(minutes=45),
+        practitioner=rng.choice(PRACTITIONERS),
+        appointment_type=rng.choice(TYPES),
+        business="Main St Clinic",
+        kind="group" if rng.random() < 0.1 else "individual",
+    )
+
+
+async def plain_batched_insert(
+    dsn: str, org: str, events: list[Envelope[ActivePatientsComputed]], batch: int = 1000
+) -> float:
+    """Insert the events' rows into public.active_patients for `org`; returns rows/s of the timed part.
+
+    Contacts for the rows are created first, untimed (the table's foreign key needs them); the timed
+    part is only the active_patients insert. `dsn` is a plain postgresql:// URL.
+    """
+    patients = [e.data.message for e in events if isinstance(e.data.message, ActivePatient)]
+    conn = await asyncpg.connect(dsn)
+    try:
+        contact_ids = [uuid.uuid4() for _ in patients]
+        await conn.executemany(
+            "INSERT INTO public.contacts (id, organization_id, source, cliniko_patient_id)"
+            " VALUES ($1, $2, 'cliniko', $3)",
+            [(cid, org, p.cliniko_patient_id) for cid, p in zip(contact_ids, patients, strict=True)],
+        )
+        rows = [
+            (
+                org,
+                cid,
+                p.cliniko_patient_id,
+                p.recent_appointment_count,
+                p.upcoming_appointment_count,
+                p.total_appointment_count,
+                p.last_appointment_date,
+                json.dumps([a.model_dump(mode="json") for a in p.recent_appointments]),
+                json.dumps([a.model_dump(mode="json") for a in p.upcoming_appointments]),
+                p.search_date_from,
+                p.search_date_to,
+                p.run_id,
+            )
+            for cid, p in zip(contact_ids, patients, strict=True)
+        ]
+        started = time.perf_counter()
+        for i in range(0, len(rows), batch):
+            async with conn.transaction():
+                await conn.executemany(
+                    """
+                    INSERT INTO public.active_patients (organization_id, contact_id, cliniko_patient_id,
+                        recent_appointment_count, upcoming_appointment_count, total_appointment_count,
+                        last_appointment_date, recent_appointments, upcoming_appointments,
+                        search_date_from, search_date_to, run_id, link_method)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8::jsonb, $9::jsonb, $10, $11, $12, 'created')
+                    """,
+                    rows[i : i + batch],
+                )
+        elapsed = time.perf_counter() - started
+    finally:
+        await conn.close()
+    return len(rows) / elapsed

@@ -1,0 +1,57 @@
+"""Who may read an org's read models: the admin token, or that org's read token.
+
+A read token is `pso_` + base64url(HMAC-SHA256(secret, org id)): stateless, valid for exactly one
+org, minted by the admin through `POST /orgs/{org}/read-token`. The secret is the setting
+PROJECTOR_READ_TOKEN_SECRET, or (empty) one derived from the admin token; changing it revokes
+every read token at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+
+from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from practice_sync_projector.settings import Settings
+
+_bearer = HTTPBearer(auto_error=False)
+PREFIX = "pso_"
+OrgPath = Path(min_length=1, max_length=128, description="organization id")
+
+
+def _secret(settings: Settings) -> bytes:
+    configured = settings.projector_read_token_secret.get_secret_value()
+    if configured:
+        return configured.encode()
+    admin = settings.admin_token.get_secret_value().encode()
+    return hmac.new(admin, b"practice-sync projector read tokens", hashlib.sha256).digest()
+
+
+def read_token(settings: Settings, org: str) -> str:
+    mac = hmac.new(_secret(settings), org.encode(), hashlib.sha256).digest()
+    return PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
+
+
+def _unauthorized(message: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, message, headers={"WWW-Authenticate": "Bearer"})
+
+
+def require_org_reader(
+    request: Request,
+    org: str = OrgPath,
+    creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
+) -> str:
+    if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
+        raise _unauthorized("missing bearer token: send 'Authorization: Bearer <admin or org read token>'")
+    settings: Settings = request.app.state.settings
+    token = creds.credentials.encode()
+    if hmac.compare_digest(token, settings.admin_token.get_secret_value().encode()):
+        return org
+    if hmac.compare_digest(token, read_token(settings, org).encode()):
+        return org
+    if creds.credentials.startswith(PREFIX):
+        raise HTTPException(status.HTTP_403_FORBIDDEN, f"this read token is not valid for org '{org}'")
+    raise _unauthorized("invalid token")

@@ -1,0 +1,39 @@
+"""Opaque keyset cursors: the last row's sort key and id, bound to the sort they came from."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import uuid
+from dataclasses import dataclass
+
+from fastapi import HTTPException, status
+
+
+@dataclass(frozen=True)
+class Cursor:
+    sort: str
+    order: str
+    key: str
+    id: uuid.UUID
+
+    def encode(self) -> str:
+        raw = json.dumps({"s": self.sort, "o": self.order, "k": self.key, "i": str(self.id)})
+        return base64.urlsafe_b64encode(raw.encode()).rstrip(b"=").decode()
+
+
+def decode_cursor(value: str, sort: str, order: str) -> Cursor:
+    try:
+        padded = value + "=" * (-len(value) % 4)
+        data = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        cursor = Cursor(str(data["s"]), str(data["o"]), str(data["k"]), uuid.UUID(str(data["i"])))
+    except (binascii.Error, ValueError, KeyError, TypeError) as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, "cursor is not one this API issued") from exc
+    if (cursor.sort, cursor.order) != (sort, order):
+        raise HTTPException(
+            status.HTTP_400_BAD_REQUEST,
+            f"cursor was issued for sort={cursor.sort}&order={cursor.order}; "
+            f"repeat those parameters or start without a cursor",
+        )
+    return cursor

@@ -1,0 +1,307 @@
+"""Set-based writes of one org's slice of a snapshot batch, and the snapshot_complete rule.
+
+Every function runs inside `org_scope` (RLS role and app.org_id set) and filters on the org too.
+Rows travel as arrays through `unnest`, so a batch costs a handful of statements, not one per row.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from practice_sync_projector.service.matching import ContactRef, PatientKey
+
+
+@dataclass(frozen=True)
+class PatientRow:
+    """One active_patients row as the projector writes it (contact decided)."""
+
+    cliniko_patient_id: str
+    contact_id: uuid.UUID
+    link_method: str
+    run_id: uuid.UUID
+    recent_appointment_count: int
+    upcoming_appointment_count: int
+    total_appointment_count: int
+    last_appointment_date: datetime | None
+    recent_appointments: str  # JSON text
+    upcoming_appointments: str  # JSON text
+    search_date_from: date
+    search_date_to: date
+
+
+async def load_candidates(
+    session: AsyncSession, org: str, pids: list[str], emails: list[str], names: list[str]
+) -> list[ContactRef]:
+    # A read model filled from empty has stale statistics (autovacuum lags a bulk load), and the
+    # planner then seq-scans contacts for every batch: quadratic. The lookups are always by index.
+    await session.execute(text("SET LOCAL enable_seqscan = off"))
+    result = await session.execute(
+        text(
+            """
+            WITH hits AS (  -- three index lookups; one OR'ed predicate would scan the org
+                SELECT id FROM public.contacts
+                WHERE organization_id = :org AND cliniko_patient_id = ANY(CAST(:pids AS text[]))
+                UNION
+                SELECT id FROM public.contacts
+                WHERE organization_id = :org AND email = ANY(CAST(:emails AS text[]))
+                UNION
+                SELECT id FROM public.contacts
+                WHERE organization_id = :org AND normalized_name = ANY(CAST(:names AS text[]))
+            )
+            SELECT c.id, c.email, c.normalized_name, c.cliniko_patient_id, c.cliniko_match_method,
+                   c.deleted_at IS NOT NULL AS deleted, c.source, c.clio_id, c.first_name, c.last_name,
+                   c.phone
+            FROM public.contacts c JOIN hits USING (id)
+            WHERE c.organization_id = :org
+            ORDER BY c.created_at, c.id
+            """
+        ),
+        {"org": org, "pids": pids, "emails": emails, "names": names},
+    )
+    return [ContactRef(*row) for row in result.all()]
+
+
+async def insert_contacts(
+    session: AsyncSession, org: str, created: list[tuple[uuid.UUID, PatientKey]]
+) -> None:
+    if not created:
+        return
+    cols = _columns(
+        created,
+        id=lambda c: c[0],
+        first=lambda c: c[1].first_name,
+        last=lambda c: c[1].last_name,
+        name=lambda c: _display(c[1]),
+        nname=lambda c: c[1].normalized_name,
+        email=lambda c: c[1].email,
+        emails=lambda c: json.dumps([c[1].email] if c[1].email else []),
+        phone=lambda c: c[1].phone,
+        phones=lambda c: json.dumps([c[1].phone] if c[1].phone else []),
+        pid=lambda c: c[1].cliniko_patient_id,
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
+                normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
+                cliniko_match_method)
+            SELECT u.id, :org, u.first, u.last, u.name, u.nname, u.email, u.emails::jsonb, u.phone,
+                   u.phones::jsonb, 'cliniko', u.pid, 'created'
+            FROM unnest(CAST(:id AS uuid[]), CAST(:first AS text[]), CAST(:last AS text[]),
+                        CAST(:name AS text[]), CAST(:nname AS text[]), CAST(:email AS text[]),
+                        CAST(:emails AS text[]), CAST(:phone AS text[]), CAST(:phones AS text[]),
+                        CAST(:pid AS text[]))
+                 AS u(id, first, last, name, nname, email, emails, phone, phones, pid)
+            """
+        ),
+        {"org": org, **cols},
+    )
+
+
+async def link_contacts(session: AsyncSession, org: str, links: list[tuple[uuid.UUID, str, str]]) -> None:
+    if not links:
+        return
+    await session.execute(
+        text(
+            """
+            UPDATE public.contacts c
+            SET cliniko_patient_id = u.pid, cliniko_match_method = u.method, updated_at = now()
+            FROM unnest(CAST(:ids AS uuid[]), CAST(:pids AS text[]), CAST(:methods AS text[]))
+                 AS u(id, pid, method)
+            WHERE c.organization_id = :org AND c.id = u.id
+            """
+        ),
+        {
+            "org": org,
+            "ids": [x[0] for x in links],
+            "pids": [x[1] for x in links],
+            "methods": [x[2] for x in links],
+        },
+    )
+
+
+async def refresh_contacts(session: AsyncSession, org: str, rows: list[tuple[uuid.UUID, PatientKey]]) -> None:
+    if not rows:
+        return
+    cols = _columns(
+        rows,
+        id=lambda r: r[0],
+        first=lambda r: r[1].first_name,
+        last=lambda r: r[1].last_name,
+        name=lambda r: _display(r[1]),
+        nname=lambda r: r[1].normalized_name,
+        email=lambda r: r[1].email,
+        emails=lambda r: json.dumps([r[1].email] if r[1].email else []),
+        phone=lambda r: r[1].phone,
+        phones=lambda r: json.dumps([r[1].phone] if r[1].phone else []),
+    )
+    await session.execute(
+        text(
+            """
+            UPDATE public.contacts c
+            SET first_name = u.first, last_name = u.last, name = u.name, normalized_name = u.nname,
+                email = u.email, emails = u.emails::jsonb, phone = u.phone, phones = u.phones::jsonb,
+                updated_at = now()
+            FROM unnest(CAST(:id AS uuid[]), CAST(:first AS text[]), CAST(:last AS text[]),
+                        CAST(:name AS text[]), CAST(:nname AS text[]), CAST(:email AS text[]),
+                        CAST(:emails AS text[]), CAST(:phone AS text[]), CAST(:phones AS text[]))
+                 AS u(id, first, last, name, nname, email, emails, phone, phones)
+            WHERE c.organization_id = :org AND c.id = u.id AND c.source = 'cliniko' AND c.clio_id IS NULL
+            """
+        ),
+        {"org": org, **cols},
+    )
+
+
+async def upsert_patients(session: AsyncSession, org: str, rows: list[PatientRow]) -> None:
+    if not rows:
+        return
+    cols = _columns(
+        rows,
+        pid=lambda r: r.cliniko_patient_id,
+        contact=lambda r: r.contact_id,
+        method=lambda r: r.link_method,
+        run=lambda r: r.run_id,
+        recent=lambda r: r.recent_appointment_count,
+        upcoming=lambda r: r.upcoming_appointment_count,
+        total=lambda r: r.total_appointment_count,
+        last=lambda r: r.last_appointment_date,
+        recent_j=lambda r: r.recent_appointments,
+        upcoming_j=lambda r: r.upcoming_appointments,
+        dfrom=lambda r: r.search_date_from,
+        dto=lambda r: r.search_date_to,
+    )
+    await session.execute(
+        text(
+            """
+            INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
+                link_method, run_id, recent_appointment_count, upcoming_appointment_count,
+                total_appointment_count, last_appointment_date, recent_appointments,
+                upcoming_appointments, search_date_from, search_date_to)
+            SELECT :org, u.pid, u.contact, u.method, u.run, u.recent, u.upcoming, u.total, u.last,
+                   u.recent_j::jsonb, u.upcoming_j::jsonb, u.dfrom, u.dto
+            FROM unnest(CAST(:pid AS text[]), CAST(:contact AS uuid[]), CAST(:method AS text[]),
+                        CAST(:run AS uuid[]), CAST(:recent AS int[]), CAST(:upcoming AS int[]),
+                        CAST(:total AS int[]), CAST(:last AS timestamptz[]), CAST(:recent_j AS text[]),
+                        CAST(:upcoming_j AS text[]), CAST(:dfrom AS date[]), CAST(:dto AS date[]))
+                 AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j, upcoming_j,
+                      dfrom, dto)
+            ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
+                contact_id = EXCLUDED.contact_id,
+                link_method = EXCLUDED.link_method,
+                run_id = EXCLUDED.run_id,
+                recent_appointment_count = EXCLUDED.recent_appointment_count,
+                upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
+                total_appointment_count = EXCLUDED.total_appointment_count,
+                last_appointment_date = EXCLUDED.last_appointment_date,
+                recent_appointments = EXCLUDED.recent_appointments,
+                upcoming_appointments = EXCLUDED.upcoming_appointments,
+                search_date_from = EXCLUDED.search_date_from,
+                search_date_to = EXCLUDED.search_date_to,
+                updated_at = now()
+            """
+        ),
+        {"org": org, **cols},
+    )
+
+
+async def note_runs(session: AsyncSession, org: str, run_ids: list[uuid.UUID]) -> None:
+    """Remember the order in which runs were first seen (their `seq`); `run_ids` in message order."""
+    await session.execute(
+        text(
+            """
+            INSERT INTO projector.snapshot_runs (organization_id, run_id)
+            SELECT :org, r FROM unnest(CAST(:runs AS uuid[])) WITH ORDINALITY AS u(r, ord)
+            ORDER BY ord
+            ON CONFLICT DO NOTHING
+            """
+        ),
+        {"org": org, "runs": run_ids},
+    )
+
+
+@dataclass(frozen=True)
+class CompleteOutcome:
+    expected: int
+    seen: int
+    deleted: int
+
+    @property
+    def complete(self) -> bool:
+        return self.seen == self.expected
+
+
+async def complete_snapshot(
+    session: AsyncSession, org: str, run_id: uuid.UUID, expected: int
+) -> CompleteOutcome:
+    """Apply `snapshot_complete`: shrink the org's rows to the run only if the run arrived whole.
+
+    "Whole" means the rows still carrying this run id number exactly the announced count. Fewer means
+    messages are missing or a newer run already overwrote some rows: either way nothing is deleted.
+    Only rows of runs first seen *before* this one are deleted, so a late complete of an old run
+    never removes a newer run's rows.
+    """
+    await note_runs(session, org, [run_id])
+    seen = int(
+        (
+            await session.execute(
+                text(
+                    "SELECT count(*) FROM public.active_patients"
+                    " WHERE organization_id = :org AND run_id = :run"
+                ),
+                {"org": org, "run": run_id},
+            )
+        ).scalar_one()
+    )
+    deleted = 0
+    if seen == expected:
+        result = await session.execute(
+            text(
+                """
+                DELETE FROM public.active_patients a
+                WHERE a.organization_id = :org AND a.run_id <> :run
+                  AND NOT EXISTS (
+                      SELECT 1 FROM projector.snapshot_runs newer
+                      WHERE newer.organization_id = :org AND newer.run_id = a.run_id
+                        AND newer.seq > (SELECT seq FROM projector.snapshot_runs
+                                         WHERE organization_id = :org AND run_id = :run))
+                """
+            ),
+            {"org": org, "run": run_id},
+        )
+        deleted = int(getattr(result, "rowcount", 0) or 0)
+    await session.execute(
+        text(
+            """
+            UPDATE projector.snapshot_runs
+            SET expected_count = :expected, seen_count = :seen, deleted_count = :deleted,
+                status = :status, completed_at = clock_timestamp()
+            WHERE organization_id = :org AND run_id = :run
+            """
+        ),
+        {
+            "org": org,
+            "run": run_id,
+            "expected": expected,
+            "seen": seen,
+            "deleted": deleted,
+            "status": "complete" if seen == expected else "partial",
+        },
+    )
+    return CompleteOutcome(expected, seen, deleted)
+
+
+def _display(p: PatientKey) -> str | None:
+    joined = " ".join(x.strip() for x in (p.first_name, p.last_name) if x and x.strip())
+    return joined or None
+
+
+def _columns(rows: list[Any], **getters: Any) -> dict[str, list[Any]]:
+    return {name: [get(r) for r in rows] for name, get in getters.items()}
