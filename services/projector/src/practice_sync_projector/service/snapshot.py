@@ -59,8 +59,16 @@ async def claim_events(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.
 
 
 class SnapshotProjector:
+    # Rows written since the planner last saw fresh statistics, and how many it knew of then: a bulk
+    # load into a small table otherwise leaves it planning for the small table (whole-org scans).
+    # Re-analyze when the tables have doubled (at least 5,000 rows): a handful of ANALYZEs per bulk load.
+    ANALYZE_AFTER_ROWS = 5000
+    ANALYZE_GROWTH = 1.0
+
     def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
         self.sessions = sessions
+        self._written_since_analyze = 0
+        self._rows_at_analyze = 0
 
     async def project(self, events: list[SnapshotEvent]) -> BatchOutcome:
         outcome = BatchOutcome()
@@ -82,6 +90,7 @@ class SnapshotProjector:
                 await enter_org(session, org)
                 await self._apply_org(session, org, org_events, outcome)
                 outcome.applied += len(org_events)
+        await self._keep_statistics_fresh(outcome.rows + outcome.contacts_created)
         for org, run_id, done in outcome.completes:
             if done.complete:
                 log.info(
@@ -96,6 +105,16 @@ class SnapshotProjector:
                     seen=done.seen,
                 )
         return outcome
+
+    async def _keep_statistics_fresh(self, written: int) -> None:
+        self._written_since_analyze += written
+        threshold = max(self.ANALYZE_AFTER_ROWS, int(self._rows_at_analyze * self.ANALYZE_GROWTH))
+        if self._written_since_analyze < threshold:
+            return
+        async with self.sessions() as session, session.begin():
+            await repo.refresh_statistics(session)
+        self._rows_at_analyze += self._written_since_analyze
+        self._written_since_analyze = 0
 
     async def _apply_org(
         self, session: AsyncSession, org: str, events: list[SnapshotEvent], outcome: BatchOutcome
