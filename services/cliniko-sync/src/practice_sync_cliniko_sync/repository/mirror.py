@@ -26,12 +26,15 @@ async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str
         return
     # Within one page an id can repeat only if the provider repeats it; keep the last.
     unique = list({(r["org_id"], r["id"]): r for r in rows}.values())
-    stmt = insert(table).values(unique)
-    keys = {c.name for c in table.primary_key.columns}
+    # Parameters passed separately (not `.values(rows)`): the statement compiles once and is cached,
+    # and SQLAlchemy batches the rows into multi-row INSERTs itself ("insertmanyvalues").
+    stmt = insert(table)
+    keys = [c.name for c in table.primary_key.columns]
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=list(keys), set_={c: stmt.excluded[c] for c in unique[0] if c not in keys}
-        )
+            index_elements=keys, set_={c: stmt.excluded[c] for c in unique[0] if c not in keys}
+        ),
+        unique,
     )
 
 
@@ -133,3 +136,28 @@ async def patient_infos(session: AsyncSession, org_id: str, ids: Iterable[str]) 
         for r in rows:
             out[r.id] = PatientInfo(r.first_name, r.last_name, r.email, r.phone, r.archived)
     return out
+
+
+async def list_sizes(session: AsyncSession, org_id: str, window_start: datetime) -> dict[str, int]:
+    """Mirror sizes (every state) the choice of method weighs: whole lists, and individual
+    appointments from the window's start onwards."""
+    ind = individual_appointments
+    out = {}
+    for table in (individual_appointments, group_appointments, attendees):
+        n = await session.scalar(select(func.count()).select_from(table).where(table.c.org_id == org_id))
+        out[table.name] = int(n or 0)
+    n = await session.scalar(
+        select(func.count()).select_from(ind).where(ind.c.org_id == org_id, ind.c.starts_at >= window_start)
+    )
+    out["individual_from_window"] = int(n or 0)
+    return out
+
+
+async def count_at(session: AsyncSession, org_id: str, table: Table, updated_at: str) -> int:
+    """How many mirrored records of `table` carry exactly this `updated_at`."""
+    n = await session.scalar(
+        select(func.count())
+        .select_from(table)
+        .where(table.c.org_id == org_id, table.c.updated_at == updated_at)
+    )
+    return int(n or 0)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import urlencode
 
@@ -48,7 +50,38 @@ def list_url(api_url: str, resource: str, filters: list[str], per_page: int, sor
     return f"{api_url.rstrip('/')}/{resource}?{urlencode(params)}"
 
 
-async def pages_from(client: ProviderClient, url: str) -> AsyncIterator[tuple[dict[str, Any], str | None]]:
-    """Each page's body and the next link (None on the last page)."""
-    async for _, body in client.pages(url, NEXT):
-        yield body, NEXT.next_url(body)
+Page = tuple[dict[str, Any], str | None]
+
+
+async def pages_from(client: ProviderClient, url: str, ahead: int = 1) -> AsyncGenerator[Page, None]:
+    """Each page's body and the next link (None on the last page).
+
+    With `ahead` > 0 the next pages are fetched while the caller is still writing the current one
+    (a crawl is otherwise HTTP latency + DB latency per page, and cannot use a high allowance).
+    The budget paces every fetch all the same; a kill loses at most the pages fetched ahead, which
+    the resumed run fetches again from the checkpointed next link.
+    """
+    if ahead <= 0:
+        async for _, body in client.pages(url, NEXT):
+            yield body, NEXT.next_url(body)
+        return
+    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=ahead)
+
+    async def pump() -> None:
+        try:
+            async for _, body in client.pages(url, NEXT):
+                await queue.put((body, NEXT.next_url(body)))
+            await queue.put(None)
+        except Exception as exc:
+            await queue.put(exc)
+
+    task = asyncio.create_task(pump())
+    try:
+        while (item := await queue.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

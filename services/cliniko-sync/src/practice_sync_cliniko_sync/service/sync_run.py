@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -29,7 +30,7 @@ from practice_sync_cliniko_sync.repository.tables import (
     patients,
 )
 from practice_sync_cliniko_sync.service import rows as to_rows
-from practice_sync_cliniko_sync.service.cliniko_api import Budgets, list_url, make_client, pages_from
+from practice_sync_cliniko_sync.service.cliniko_api import Budgets, Page, list_url, make_client, pages_from
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.broker import publish
@@ -137,6 +138,7 @@ class RunExecutor:
             if full:
                 await mirror.wipe(s, org)
                 waters = {}
+            tables = {p.resource: p.table for p in PHASES}
             cp: dict[str, Any] = {
                 "kind": "full" if full else "incremental",
                 "now": self.d.now().isoformat(),
@@ -144,6 +146,11 @@ class RunExecutor:
                 "next": None,
                 "waters": waters,
                 "seen": {},
+                # Records sitting exactly on each high-water mark (see _first_url), and the lists
+                # whose strict delta has been checked for same-second arrivals.
+                "ties": {r: await mirror.count_at(s, org, tables[r], w) for r, w in waters.items()},
+                "checked": [],
+                "gt_total": {},
             }
             await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
         return cp
@@ -154,12 +161,42 @@ class RunExecutor:
         if cp["kind"] == "full":
             return list_url(api_url, phase.resource, filters, per_page)
         water = cp["waters"].get(phase.resource)
-        # Inclusive with the mark: a change in the same second as the last one seen is not lost;
-        # the records at the mark come back and are upserted again, harmlessly.
-        return list_url(api_url, phase.resource, [f"updated_at:>={water}", *filters], per_page, "updated_at")
+        # Inclusive with the mark, so a change in the same second as the last one seen is not lost;
+        # the records at the mark come back and are upserted again, harmlessly. When a page or more
+        # of records sit on the mark (a bulk import, or the sandbox's generated data), re-reading
+        # them every run would cost pages: the delta is then strict (>) and one count request
+        # afterwards (_tie_check) proves nothing new arrived on the mark, else the inclusive delta runs.
+        op = ">" if self._strict(cp, phase) else ">="
+        return list_url(
+            api_url, phase.resource, [f"updated_at:{op}{water}", *filters], per_page, "updated_at"
+        )
+
+    def _strict(self, cp: dict[str, Any], phase: Phase) -> bool:
+        ties = int(cp.get("ties", {}).get(phase.resource, 0))
+        return ties >= self.d.settings.cliniko_per_page and phase.resource not in cp.get("checked", [])
+
+    async def _tie_check(self, s: AsyncSession, cp: dict[str, Any], phase: Phase, api_url: str) -> bool:
+        """After a strict delta: True when records may have arrived on the mark since the last run.
+
+        (≥ mark now) - (> mark when the delta started) counts the records on the mark now plus any
+        change made during the delta; the mirror knows which records it still has on the mark.
+        More than that means a record arrived on the mark: then the inclusive delta runs too.
+        """
+        assert self.client is not None
+        water = cp["waters"][phase.resource]
+        on_mark = await mirror.count_at(s, self.run.org_id, phase.table, water)
+        url = list_url(api_url, phase.resource, [f"updated_at:>={water}", *phase.star_filters], 1)
+        at_least = 0
+        async with aclosing(pages_from(self.client, url, ahead=0)) as one:
+            async for body, _ in one:
+                at_least = int(body.get("total_entries") or 0)
+                break
+        self.progress.pages += 1
+        self._sync_stats()
+        cp["checked"].append(phase.resource)
+        return at_least - int(cp["gt_total"].get(phase.resource, 0)) > on_mark
 
     async def _crawl(self, cp: dict[str, Any], api_url: str) -> None:
-        org, dna = self.run.org_id, self.d.settings.did_not_arrive
         assert self.client is not None
         while cp["phase"] < len(PHASES):
             phase = PHASES[cp["phase"]]
@@ -172,33 +209,44 @@ class RunExecutor:
             url = cp["next"] or self._first_url(cp, phase, api_url)
             self.progress.phase = phase.resource
             first = cp["next"] is None
-            async for body, next_url in pages_from(self.client, url):
-                records = body.get(phase.resource)
-                if not isinstance(records, list):
-                    raise PermanentError(f"Cliniko {phase.resource} page has no {phase.resource} list")
-                if first:
-                    total = int(body.get("total_entries") or 0)
-                    known = self.progress.pages_total or 0
-                    self.progress.pages_total = known + max(
-                        1, math.ceil(total / self.d.settings.cliniko_per_page)
-                    )
-                    first = False
-                batch = [phase.row(org, r, dna) for r in records]
-                seen = max((r["updated_at"] for r in batch), default="")
-                if seen > cp["seen"].get(phase.resource, ""):
-                    cp["seen"][phase.resource] = seen
-                self.progress.pages += 1
-                self.progress.records += len(batch)
-                self._sync_stats()
-                if next_url is None:
-                    cp.update(phase=cp["phase"] + 1, next=None)
-                else:
+            async with aclosing(pages_from(self.client, url)) as pages:
+                await self._crawl_pages(cp, phase, pages, first, api_url)
+
+    async def _crawl_pages(
+        self, cp: dict[str, Any], phase: Phase, pages: AsyncIterator[Page], first: bool, api_url: str
+    ) -> None:
+        org, dna = self.run.org_id, self.d.settings.did_not_arrive
+        async for body, next_url in pages:
+            records = body.get(phase.resource)
+            if not isinstance(records, list):
+                raise PermanentError(f"Cliniko {phase.resource} page has no {phase.resource} list")
+            if first:
+                total = int(body.get("total_entries") or 0)
+                if cp["kind"] == "incremental" and self._strict(cp, phase):
+                    cp["gt_total"][phase.resource] = total
+                known = self.progress.pages_total or 0
+                self.progress.pages_total = known + max(
+                    1, math.ceil(total / self.d.settings.cliniko_per_page)
+                )
+                first = False
+            batch = [phase.row(org, r, dna) for r in records]
+            seen = max((r["updated_at"] for r in batch), default="")
+            if seen > cp["seen"].get(phase.resource, ""):
+                cp["seen"][phase.resource] = seen
+            self.progress.pages += 1
+            self.progress.records += len(batch)
+            self._sync_stats()
+            strict = cp["kind"] == "incremental" and self._strict(cp, phase)
+            async with unit_of_work(self.d.sessions) as s:
+                await mirror.upsert(s, phase.table, batch)
+                if next_url is not None:
                     cp["next"] = next_url
-                async with unit_of_work(self.d.sessions) as s:
-                    await mirror.upsert(s, phase.table, batch)
-                    if next_url is None:
-                        await self._phase_done(s, cp, phase)
-                    await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+                elif strict and await self._tie_check(s, cp, phase, api_url):
+                    cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
+                else:
+                    cp.update(phase=cp["phase"] + 1, next=None)
+                    await self._phase_done(s, cp, phase)
+                await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _phase_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
         org = self.run.org_id
@@ -225,6 +273,7 @@ class RunExecutor:
             infos = await mirror.patient_infos(s, org, candidates)
             active = compute_active(visits, {}, infos, window)
             counts = await mirror.totals(s, org, [r.patient_id for r in active])
+            sizes = await mirror.list_sizes(s, org, window.start)
         active = compute_active(visits, counts, infos, window)
         self.progress.phase = "publish"
         await self._publish(active, infos)
@@ -233,7 +282,29 @@ class RunExecutor:
             "window_now": cp["now"],
             "window_days": window.days,
             "kind": cp["kind"],
+            **self._method(cp, sizes, len(active)),
         }
+
+    def _method(self, cp: dict[str, Any], sizes: dict[str, int], active: int) -> dict[str, Any]:
+        """How totals were obtained, with what each way costs for this org's data (in requests).
+
+        A full run crawls the whole history: the totals, and every later incremental run, come from
+        the mirror it builds. Counting per patient instead would cost the window's pages plus one
+        request per active patient for the first run, and leave no mirror to keep totals from deltas.
+        The figures are recorded so a run shows when the per-patient way would have been cheaper.
+        """
+        per = self.d.settings.cliniko_per_page
+
+        def pages(n: int) -> int:
+            return -(-n // per)
+
+        both = pages(sizes["group_appointments"]) + pages(sizes["attendees"]) + pages(active)
+        costs = {
+            "history_crawl": pages(sizes["individual_appointments"]) + both,
+            "per_patient_counts": pages(sizes["individual_from_window"]) + active + both,
+        }
+        method = "history_crawl" if cp["kind"] == "full" else "incremental_deltas"
+        return {"method": method, "method_costs": costs}
 
     async def _fetch_patients(self, ids: list[str], api_url: str) -> None:
         assert self.client is not None
@@ -242,7 +313,7 @@ class RunExecutor:
             chunk = ids[start : start + per_page]
             url = list_url(api_url, "patients", ["id:=" + ",".join(chunk), "archived_at:*"], per_page)
             batch: list[dict[str, Any]] = []
-            async for body, _ in pages_from(self.client, url):
+            async for body, _ in pages_from(self.client, url, ahead=0):
                 batch.extend(
                     to_rows.patient_row(self.run.org_id, r, "count") for r in body.get("patients") or []
                 )

@@ -1,0 +1,396 @@
+"""Cliniko sync of a large account, end to end, with every process real and on its own free port.
+
+Started here (and stopped in `finally`): an embedded Postgres and broker, the Cliniko sandbox
+(`python -m practice_sync_cli sandbox cliniko`, one account of BENCH_CLINIKO_PATIENTS patients and
+BENCH_CLINIKO_APPOINTMENTS appointments, limit BENCH_CLINIKO_RATE_PER_MIN per minute), the credentials
+service (a generated key ring; the org's key registered through its admin API), cliniko-sync (its
+budget set to the sandbox's limit) and the projector. One full sync is triggered through the admin
+API and watched to success while the sync process's RSS is sampled (psutil, every 50 ms).
+
+Figures, side by side in one run:
+- **requests ÷ minimum**, from the sandbox's own ledger (`/_sandbox/stats`). The minimum is the
+  cheaper of the two recipes' floors at 100 rows per page, counted from the sandbox's record counts
+  and two per_page=1 probes made before the ledger is reset:
+  crawl floor = ⌈individual/100⌉ + ⌈classes/100⌉ + ⌈attendees/100⌉ (every list, all states: the
+  `*` filters are what lets later runs see cancellations) + ⌈active/100⌉ patient-detail pages;
+  per-patient floor = ⌈individual from the window's start/100⌉ + ⌈classes/100⌉ + ⌈attendees/100⌉ +
+  one count request per active patient + ⌈active/100⌉.
+- **429s** received (sandbox ledger) and **achieved rate ÷ allowed rate** (requests between the first
+  and the last one the sandbox saw, ÷ the limit per second; `peak_in_window` is reported too).
+- **wall time** of the run (admin request to `succeeded`) and **peak RSS** of the sync process.
+- **projector rows/s ÷ plain batched insert rows/s**: the projector's time for this run is its
+  `snapshot_runs` row, `first_seen_at` (its first batch of the run) to `completed_at` (snapshot
+  applied), read from the database clock; the baseline is `plain_batched_insert` from the projector's
+  `benchmarking.py` with as many rows into the same Postgres. The projector consumes while
+  cliniko-sync publishes, so its rate is bounded by the publish rate: that is the pipeline's figure.
+- **requests of an unchanged re-run** (a second `auto` run right after the first).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from subprocess import Popen
+from typing import Any
+
+import httpx
+import psutil
+
+from bench.report import BenchResult
+
+PATIENTS = int(os.environ.get("BENCH_CLINIKO_PATIENTS", "50000"))
+APPOINTMENTS = int(os.environ.get("BENCH_CLINIKO_APPOINTMENTS", "500000"))
+RATE_PER_MIN = int(os.environ.get("BENCH_CLINIKO_RATE_PER_MIN", "6000"))
+WINDOW_DAYS = 60
+KEY = "benchclinicfiftyk01-au1"
+ORG = "bench-clinic"
+ADMIN = "bench-admin-token"
+SYNC_TOKEN = "bench-cliniko-sync-token"
+RUN_TIMEOUT_S = 1800.0
+
+
+def run() -> BenchResult:
+    return asyncio.run(_run())
+
+
+@dataclass
+class Procs:
+    tmp: Path
+    started: list[Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, name: str, argv: list[str], env: dict[str, str]) -> Popen[bytes]:
+        from practice_sync_common.embedded.procs import spawn
+
+        proc = spawn(argv, env={**os.environ, **env}, log=self.tmp / f"{name}.log")
+        self.started.append(proc)
+        return proc
+
+    def stop_all(self) -> None:
+        from practice_sync_common.embedded.procs import stop
+
+        for proc in reversed(self.started):
+            stop(proc)
+
+
+async def _ready(url: str, proc: Popen[bytes], what: str, wait_s: float = 180) -> None:
+    deadline = time.monotonic() + wait_s
+    async with httpx.AsyncClient(timeout=5) as c:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{what} exited with code {proc.returncode} (see its log)")
+            try:
+                if (await c.get(url)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{what} not ready at {url} within {wait_s:.0f}s")
+            await asyncio.sleep(0.2)
+
+
+async def _run() -> BenchResult:
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+    from practice_sync_common.embedded.postgres import EmbeddedPostgres
+    from practice_sync_common.embedded.procs import free_port
+
+    result = BenchResult(
+        "cliniko_sync",
+        params={
+            "patients": PATIENTS,
+            "appointments": APPOINTMENTS,
+            "rate_limit_per_min": RATE_PER_MIN,
+            "window_days": WINDOW_DAYS,
+        },
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-cliniko-") as tmp_name:
+        tmp = Path(tmp_name)
+        os.chmod(tmp, 0o755)  # postgres runs as another user and must reach it
+        pg = EmbeddedPostgres(tmp / "pg", free_port())
+        broker = EmbeddedBroker(free_port())
+        procs = Procs(tmp)
+        try:
+            await asyncio.to_thread(pg.start)
+            await asyncio.to_thread(broker.start)
+            await _measure(result, procs, pg.url, broker.bootstrap)
+        finally:
+            procs.stop_all()
+            await asyncio.to_thread(broker.stop)
+            await asyncio.to_thread(pg.stop)
+    return result
+
+
+async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: str) -> None:
+    from practice_sync_common.embedded.procs import free_port
+    from practice_sync_credentials.domain.keyring import generate_key_entry
+
+    py = sys.executable
+    common = {
+        "DATABASE_URL": db_url,
+        "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        "PRACTICE_SYNC_ADMIN_TOKEN": ADMIN,
+        "LOG_LEVEL": "WARNING",
+    }
+    ports = {name: free_port() for name in ("sandbox", "credentials", "sync", "projector")}
+    urls = {name: f"http://127.0.0.1:{p}" for name, p in ports.items()}
+
+    sandbox = procs.spawn(
+        "sandbox",
+        [
+            py,
+            "-m",
+            "practice_sync_cli",
+            "sandbox",
+            "cliniko",
+            "--port",
+            str(ports["sandbox"]),
+            "--api-key",
+            f"{KEY}={PATIENTS}:{APPOINTMENTS}",
+            "--rate-limit",
+            str(RATE_PER_MIN),
+        ],
+        {},
+    )
+    credentials = procs.spawn(
+        "credentials",
+        [py, "-m", "practice_sync_credentials"],
+        {
+            **common,
+            "HTTP_PORT": str(ports["credentials"]),
+            "CREDENTIALS_KEYRING": generate_key_entry("k1"),
+            "PRACTICE_SYNC_SERVICE_TOKENS": f"cliniko-sync:{SYNC_TOKEN}",
+            "CLIO_REFRESH_INTERVAL_S": "0",
+        },
+    )
+    sync_proc = procs.spawn(
+        "cliniko-sync",
+        [py, "-m", "practice_sync_cliniko_sync"],
+        {
+            **common,
+            "HTTP_PORT": str(ports["sync"]),
+            "PRACTICE_SYNC_SERVICE_TOKEN": SYNC_TOKEN,
+            "CREDENTIALS_URL": urls["credentials"],
+            "CLINIKO_RATE_LIMIT_PER_MIN": str(RATE_PER_MIN),
+            "ACTIVE_WINDOW_DAYS": str(WINDOW_DAYS),
+        },
+    )
+    projector = procs.spawn(
+        "projector", [py, "-m", "practice_sync_projector"], {**common, "HTTP_PORT": str(ports["projector"])}
+    )
+    await _ready(f"{urls['sandbox']}/_sandbox/health", sandbox, "the Cliniko sandbox")
+    await _ready(f"{urls['credentials']}/readyz", credentials, "credentials")
+    await _ready(f"{urls['sync']}/readyz", sync_proc, "cliniko-sync")
+    await _ready(f"{urls['projector']}/readyz", projector, "projector")
+    await asyncio.sleep(8)  # the consumers' group joins (~3 s each on the embedded broker)
+
+    admin = {"Authorization": f"Bearer {ADMIN}"}
+    async with httpx.AsyncClient(base_url=urls["credentials"], headers=admin, timeout=30) as c:
+        (await c.post("/admin/orgs", json={"id": ORG, "name": ORG})).raise_for_status()
+        body = {"api_key": KEY, "api_url": f"{urls['sandbox']}/v1", "validate": False}
+        (await c.put(f"/admin/orgs/{ORG}/credentials/cliniko", json=body)).raise_for_status()
+
+    sbx = httpx.AsyncClient(base_url=f"{urls['sandbox']}/_sandbox", timeout=60)
+    api = httpx.AsyncClient(
+        base_url=f"{urls['sandbox']}/v1",
+        auth=httpx.BasicAuth(KEY, ""),
+        headers={"Accept": "application/json", "User-Agent": "bench (bench@example.com)"},
+        timeout=60,
+    )
+    sync_api = httpx.AsyncClient(base_url=urls["sync"], headers=admin, timeout=30)
+    try:
+        counts = await _record_counts(sbx)
+        window_start = await _window_start(sbx)
+        individual_from_window = await _total(
+            api,
+            "individual_appointments",
+            [f"starts_at:>={window_start}", "cancelled_at:*", "archived_at:*"],
+        )
+        (await sbx.post("/stats/reset")).raise_for_status()
+
+        rss = RssSampler(sync_proc.pid)
+        sampler = asyncio.create_task(rss.loop())
+        started = time.perf_counter()
+        run_id = await _request(sync_api, "full")
+        run = await _wait(sync_api, run_id)
+        wall = time.perf_counter() - started
+        sampler.cancel()
+        if run["status"] != "succeeded":
+            raise RuntimeError(f"run {run_id} ended {run['status']}: {run.get('error')}")
+        stats = (await sbx.get("/stats")).json()["accounts"][KEY]
+        active = int(run["counts"]["active_patients"])
+
+        crawl_floor = (
+            _pages(counts["individual_appointments"])
+            + _pages(counts["group_appointments"])
+            + _pages(counts["attendees"])
+            + _pages(active)
+        )
+        per_patient_floor = (
+            _pages(individual_from_window)
+            + _pages(counts["group_appointments"])
+            + _pages(counts["attendees"])
+            + active
+            + _pages(active)
+        )
+        minimum = min(crawl_floor, per_patient_floor)
+        requests = int(stats["requests"])
+        span = max(1e-9, float(stats["last_at"]) - float(stats["first_at"]))
+        allowed = RATE_PER_MIN / 60.0
+
+        projector_rps, projected = await _projector_rate(db_url, run_id)
+        baseline_rps = await _baseline(db_url, active)
+
+        (await sbx.post("/stats/reset")).raise_for_status()
+        rerun_id = await _request(sync_api, "auto")
+        rerun = await _wait(sync_api, rerun_id)
+        rerun_stats = (await sbx.get("/stats")).json()["accounts"].get(KEY, {"requests": 0})
+    finally:
+        await sbx.aclose()
+        await api.aclose()
+        await sync_api.aclose()
+
+    method = run["counts"].get("method", "crawl")
+    result.params |= {
+        "records": counts,
+        "individual_from_window_start": individual_from_window,
+        "active_patients": active,
+        "method": method,
+        "crawl_floor": crawl_floor,
+        "per_patient_floor": per_patient_floor,
+        "run_progress": run["progress"],
+    }
+    result.add("requests issued", requests, "req")
+    result.add(
+        "minimum requests for the data",
+        minimum,
+        "req",
+        note=f"crawl {crawl_floor}, per-patient {per_patient_floor}",
+    )
+    result.add("requests ÷ minimum", round(requests / minimum, 4), "", "<= 1.05", note=f"method {method}")
+    result.add("429s received", int(stats["throttled_429"]), "", "== 0")
+    result.add(
+        "achieved rate ÷ allowed rate",
+        round(requests / span / allowed, 3),
+        "",
+        ">= 0.9",
+        note=f"{requests / span:.1f} req/s over {span:.1f}s; allowed {allowed:.1f}/s",
+    )
+    result.add("peak requests in any 60 s", int(stats["peak_in_window"]), "req", f"<= {RATE_PER_MIN}")
+    result.add("wall time of the run", round(wall, 2), "s")
+    result.add("peak RSS of the sync process", round(rss.peak / 2**20, 1), "MiB", "< 400")
+    result.add("active patients", active, "rows")
+    if projector_rps is None:
+        result.add("projector ÷ plain insert", None, "", ">= 0.5", note=f"missing: {projected}")
+    else:
+        result.add("projector rows/s (first to last row of the run)", round(projector_rps, 1), "rows/s")
+        result.add("plain batched insert rows/s", round(baseline_rps, 1), "rows/s")
+        result.add(
+            "projector ÷ plain insert", round(projector_rps / baseline_rps, 3), "", ">= 0.5", note=projected
+        )
+    result.add(
+        "requests of an unchanged re-run",
+        int(rerun_stats["requests"]),
+        "req",
+        "<= 5",
+        note=f"run {rerun['status']}, kind {rerun['counts'].get('kind')}",
+    )
+
+
+def _pages(n: int) -> int:
+    return math.ceil(n / 100) if n else 0
+
+
+class RssSampler:
+    def __init__(self, pid: int) -> None:
+        self.proc = psutil.Process(pid)
+        self.peak = 0
+
+    async def loop(self) -> None:
+        while True:
+            try:
+                self.peak = max(self.peak, self.proc.memory_info().rss)
+            except psutil.Error:
+                return
+            await asyncio.sleep(0.05)
+
+
+async def _record_counts(sbx: httpx.AsyncClient) -> dict[str, int]:
+    for account in (await sbx.get("/accounts")).json()["accounts"]:
+        if account["key"] == KEY:
+            return {k: int(v) for k, v in account["counts"].items()}
+    raise RuntimeError(f"the sandbox has no account {KEY}")
+
+
+async def _window_start(sbx: httpx.AsyncClient) -> str:
+    from datetime import datetime, timedelta
+
+    now = datetime.fromisoformat((await sbx.get("/clock")).json()["now"].replace("Z", "+00:00"))
+    return (now - timedelta(days=WINDOW_DAYS)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def _total(api: httpx.AsyncClient, resource: str, filters: list[str]) -> int:
+    r = await api.get(f"/{resource}", params=[*(("q[]", f) for f in filters), ("per_page", "1")])
+    r.raise_for_status()
+    return int(r.json()["total_entries"])
+
+
+async def _request(c: httpx.AsyncClient, mode: str) -> str:
+    r = await c.post("/admin/syncs", json={"org_id": ORG, "mode": mode})
+    r.raise_for_status()
+    return str(r.json()["run_id"])
+
+
+async def _wait(c: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
+    deadline = time.monotonic() + RUN_TIMEOUT_S
+    while True:
+        r = await c.get(f"/admin/syncs/{run_id}")
+        if r.status_code == 200:
+            body: dict[str, Any] = r.json()
+            if body["status"] in ("succeeded", "failed"):
+                return body
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"run {run_id} did not finish in {RUN_TIMEOUT_S:.0f}s")
+        await asyncio.sleep(0.25)
+
+
+async def _projector_rate(db_url: str, run_id: str) -> tuple[float | None, str]:
+    from sqlalchemy import text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    engine = create_async_engine(db_url)
+    deadline = time.monotonic() + 300
+    try:
+        while True:
+            async with engine.connect() as conn:
+                row = (
+                    await conn.execute(
+                        text(
+                            "SELECT status, seen_count, EXTRACT(EPOCH FROM completed_at - first_seen_at) "
+                            "FROM projector.snapshot_runs WHERE organization_id = :o AND run_id = :r "
+                            "AND completed_at IS NOT NULL"
+                        ),
+                        {"o": ORG, "r": uuid.UUID(run_id)},
+                    )
+                ).first()
+            if row is not None:
+                status, seen, secs = str(row[0]), int(row[1]), float(row[2])
+                return seen / max(secs, 1e-6), f"{seen} rows in {secs:.2f}s, snapshot {status}"
+            if time.monotonic() > deadline:
+                return None, "the projector did not complete the run's snapshot within 300 s"
+            await asyncio.sleep(0.2)
+    finally:
+        await engine.dispose()
+
+
+async def _baseline(db_url: str, n: int) -> float:
+    from practice_sync_projector.benchmarking import patient_envelopes, plain_batched_insert
+
+    org = f"baseline-{uuid.uuid4().hex[:8]}"
+    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+    return await plain_batched_insert(dsn, org, patient_envelopes(org, max(1, n)))
