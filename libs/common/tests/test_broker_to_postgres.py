@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID, uuid4
 
 import pytest
@@ -115,11 +116,8 @@ async def test_redelivered_event_is_applied_once(harness: Harness) -> None:
     assert await _row(harness, org) == ("clio", 1)
 
 
-async def test_failing_handler_sends_message_to_dlq_after_retries(
-    harness: Harness, kafka_bootstrap: str
-) -> None:
-    org = f"fail-{uuid4()}"
-    event = envelope("sync.requested", "test", org, SyncRequested(provider="clio"))
+async def _dead_lettered(kafka_bootstrap: str, key: str, send: Callable[[], Awaitable[None]]) -> Any:
+    """Run `send`, then return the record with `key` from the sync.requested dead-letter topic."""
     dlq = AIOKafkaConsumer(
         topics.dlq(topics.SYNC_REQUESTED),
         bootstrap_servers=kafka_bootstrap,
@@ -129,17 +127,25 @@ async def test_failing_handler_sends_message_to_dlq_after_retries(
     )
     await dlq.start()
     try:
-        await publish(harness.broker, topics.SYNC_REQUESTED, event)
-        found = None
+        await send()
         async with asyncio.timeout(30):
-            while found is None:
-                batch = await dlq.getmany(timeout_ms=500)
-                for records in batch.values():
+            while True:
+                for records in (await dlq.getmany(timeout_ms=500)).values():
                     for r in records:
-                        if r.key == org.encode():
-                            found = r
+                        if r.key == key.encode():
+                            return r
     finally:
         await dlq.stop()
+
+
+async def test_failing_handler_sends_message_to_dlq_after_retries(
+    harness: Harness, kafka_bootstrap: str
+) -> None:
+    org = f"fail-{uuid4()}"
+    event = envelope("sync.requested", "test", org, SyncRequested(provider="clio"))
+    found = await _dead_lettered(
+        kafka_bootstrap, org, lambda: publish(harness.broker, topics.SYNC_REQUESTED, event)
+    )
     headers = {k: v.decode() for k, v in found.headers}
     assert headers["x-dlq-original-topic"] == topics.SYNC_REQUESTED
     assert headers["x-dlq-attempts"] == "3"  # the first try plus two retries
@@ -151,23 +157,11 @@ async def test_failing_handler_sends_message_to_dlq_after_retries(
 
 async def test_malformed_message_goes_to_dlq_without_retries(harness: Harness, kafka_bootstrap: str) -> None:
     key = f"bad-{uuid4()}"
-    dlq = AIOKafkaConsumer(
-        topics.dlq(topics.SYNC_REQUESTED),
-        bootstrap_servers=kafka_bootstrap,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-        group_id=None,
-    )
-    await dlq.start()
-    try:
+
+    async def send() -> None:
         await harness.broker.publish(b'{"not": "an envelope"}', topic=topics.SYNC_REQUESTED, key=key.encode())
-        found = None
-        async with asyncio.timeout(30):
-            while found is None:
-                for records in (await dlq.getmany(timeout_ms=500)).values():
-                    found = next((r for r in records if r.key == key.encode()), found)
-    finally:
-        await dlq.stop()
+
+    found = await _dead_lettered(kafka_bootstrap, key, send)
     headers = {k: v.decode() for k, v in found.headers}
     assert headers["x-dlq-attempts"] == "1"
     assert found.value == b'{"not": "an envelope"}'
