@@ -111,12 +111,26 @@ def cliniko_sandbox(stack: Stack) -> Iterator[str]:
         yield f"{server.url}/v1"
 
 
+# Clio accounts besides demo-law (25 contacts): (slug, user id, contacts). The clio-gateway's
+# conformance suite uses the conf-* ones (page size 200), its webhook expiry test expiry-firm.
+CLIO_ACCOUNTS = [
+    ("conf-empty", 3001, 0),
+    ("conf-one", 3002, 120),
+    ("conf-many", 3003, 1010),
+    ("expiry-firm", 3004, 10),
+]
+
+
 @pytest.fixture(scope="session")
 def clio_sandbox(stack: Stack) -> Iterator[str]:
     from practice_sync_sandbox.clio.app import create_app
-    from practice_sync_sandbox.clio.config import fast_config
+    from practice_sync_sandbox.clio.config import AccountSpec, fast_config
 
-    app = create_app(fast_config(token_ttl_s=3600))
+    extra = [
+        AccountSpec(slug, uid, n, slug.title(), "User", f"user@{slug}.example")
+        for slug, uid, n in CLIO_ACCOUNTS
+    ]
+    app = create_app(fast_config(token_ttl_s=3600, accounts=[AccountSpec(contacts=25), *extra]))
     with ServerThread(app) as server:
         stack.urls["clio-sandbox"] = server.url
         stack.sandbox_apps["clio"] = app

@@ -12,6 +12,7 @@ import pytest
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, start_service
 from practice_sync_common import topics
+from practice_sync_common.events import Envelope, WebhookReceived
 from practice_sync_sandbox._kit.runner import free_port
 from practice_sync_webhook_ingest.testing import sign, watch
 
@@ -73,6 +74,9 @@ async def test_signed_delivery_is_published_before_200(
         assert r.status_code == 200, r.text
         [event] = await watcher.wait_for(lambda e: e["org_id"] == org)
     assert event["type"] == "webhook.received"
+    # The envelope is built around the raw body: it must still be exactly the schema consumers parse.
+    parsed = Envelope[WebhookReceived].model_validate(event)
+    assert parsed.org_id == org and parsed.data.provider == "clio"
     assert event["data"]["payload"] == json.loads(body)
     assert event["data"]["webhook_id"] == "41" and event["data"]["event"] == "updated"
     assert secret not in json.dumps(event)
@@ -106,6 +110,10 @@ async def test_new_secret_works_immediately_and_bad_or_missing_signatures_get_40
     other_org = await post(webhook_ingest_service, new_org(), body, {"X-Hook-Signature": sign(first, body)})
     assert other_org.status_code == 401
 
+    nan = b'{"data": {"id": NaN}}'  # Python's json would take it; it is not JSON
+    assert (
+        await post(webhook_ingest_service, org, nan, {"X-Hook-Signature": sign(first, nan)})
+    ).status_code == 400
     not_json = b"this is not json"
     bad = await post(webhook_ingest_service, org, not_json, {"X-Hook-Signature": sign(first, not_json)})
     assert bad.status_code == 400 and "not JSON" in bad.json()["error"]["message"]

@@ -12,6 +12,7 @@ from practice_sync_clio_gateway.endpoints import admin, launch, seed
 from practice_sync_clio_gateway.repository.tables import sync_runs
 from practice_sync_clio_gateway.service import events
 from practice_sync_clio_gateway.service.context import Gateway
+from practice_sync_clio_gateway.service.publishing import ContactPublisher
 from practice_sync_clio_gateway.service.sync import ContactSync
 from practice_sync_clio_gateway.settings import Settings
 from practice_sync_clio_gateway.tasks.reconcile import Reconciler
@@ -33,7 +34,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     broker = runtime.require_broker()
     credentials = CredentialsClient(settings.credentials_url, settings.service_token.get_secret_value())
     runs = SyncRunRepository(sync_runs)
-    gw = Gateway(settings, runtime.sessions, broker, ClioSessions(credentials, settings), runs)
+    contacts_out = ContactPublisher(settings)
+    gw = Gateway(settings, runtime.sessions, broker, ClioSessions(credentials, settings), runs, contacts_out)
     sync = ContactSync(gw)
     reconciler = Reconciler(gw, sync)
 
@@ -41,12 +43,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_sync_requested(event: Envelope[SyncRequested]) -> None:
         await sync.on_requested(event)
 
-    @broker.subscriber(topics.WEBHOOK_RECEIVED, **consumer_options(settings, "clio-gateway.webhooks"))
+    # Live changes: a short fetch wait bounds the hop's latency even where the broker does not wake a
+    # waiting fetch when records arrive (the embedded Tansu; bench/contact_latency.py).
+    @broker.subscriber(
+        topics.WEBHOOK_RECEIVED,
+        **consumer_options(settings, "clio-gateway.webhooks"),
+        fetch_max_wait_ms=settings.webhook_fetch_max_wait_ms,
+    )
     async def on_webhook(event: Envelope[WebhookReceived]) -> None:
         await events.handle(gw, event)
 
-    runtime.startup.append(reconciler.start)
-    runtime.shutdown.extend([credentials.aclose, sync.stop, reconciler.stop])
+    runtime.startup.extend([contacts_out.start, reconciler.start])
+    runtime.shutdown.extend([credentials.aclose, sync.stop, reconciler.stop, contacts_out.stop])
     app = runtime.app(
         routers=[
             admin.router,

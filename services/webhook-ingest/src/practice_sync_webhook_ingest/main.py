@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 
 from practice_sync_common.runtime import ServiceRuntime
-from practice_sync_webhook_ingest.endpoints.webhooks import router
+from practice_sync_webhook_ingest.endpoints.webhooks import WebhookFastPath, router
 from practice_sync_webhook_ingest.service.publisher import Publisher
 from practice_sync_webhook_ingest.service.secrets_cache import WebhookSecrets
 from practice_sync_webhook_ingest.settings import Settings
@@ -44,6 +44,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.webhook_secrets = WebhookSecrets(
         http, ttl_s=settings.webhook_secret_ttl_s, refetch_min_s=settings.webhook_secret_refetch_min_s
     )
+
+    # Outermost of the app's middleware: deliveries skip the generic layers (see endpoints/webhooks.py).
+    app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
 
     @app.get("/readyz/broker", tags=["health"])
     async def broker_ready() -> JSONResponse:

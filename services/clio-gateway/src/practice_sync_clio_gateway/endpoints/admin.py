@@ -81,3 +81,12 @@ async def events(
             select(t).where(t.c.org_id == org).order_by(t.c.received_at.desc()).limit(limit)
         )
         return {"org_id": org, "events": [dict(r) for r in rows.mappings()]}
+
+
+@router.post("/{org}/reconcile")
+async def reconcile(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+    """What the scheduled job does for one org, now: custom action, webhook, first sync if never synced."""
+    from practice_sync_clio_gateway.tasks.reconcile import reconcile_org
+
+    await guarded(reconcile_org(gw, org))
+    return {"org_id": org, "reconciled": True}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -75,3 +75,26 @@ async def set_high_water(
     stmt = insert(t).values(**values)
     update = {k: v for k, v in values.items() if k != "org_id"}
     await session.execute(stmt.on_conflict_do_update(index_elements=[t.c.org_id], set_=update))
+
+
+async def mark_seen(session: AsyncSession, org: str, ids: list[int], at: datetime) -> None:
+    """A full run saw these contacts (unchanged ones too): they still exist in Clio."""
+    if not ids:
+        return
+    t = contact_versions
+    await session.execute(update(t).where(t.c.org_id == org, t.c.contact_id.in_(ids)).values(seen_at=at))
+
+
+async def unseen_since(session: AsyncSession, org: str, since: datetime) -> list[tuple[int, str | None]]:
+    """Known contacts that neither a full run since `since` nor a webhook since then has seen."""
+    t = contact_versions
+    rows = await session.execute(
+        select(t.c.contact_id, t.c.etag).where(t.c.org_id == org, t.c.seen_at < since)
+    )
+    return [(r.contact_id, r.etag) for r in rows]
+
+
+async def forget_many(session: AsyncSession, org: str, ids: list[int]) -> None:
+    t = contact_versions
+    for i in range(0, len(ids), 1000):
+        await session.execute(delete(t).where(t.c.org_id == org, t.c.contact_id.in_(ids[i : i + 1000])))

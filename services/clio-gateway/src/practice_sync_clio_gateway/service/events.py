@@ -17,7 +17,6 @@ from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_eve
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.repository.tables import processed_events, webhook_events
 from practice_sync_clio_gateway.service.context import Gateway
-from practice_sync_clio_gateway.service.publishing import publish_contacts
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import Envelope, WebhookReceived
@@ -70,7 +69,7 @@ async def handle(gw: Gateway, event: Envelope[WebhookReceived]) -> None:
             async with unit_of_work(gw.sessions) as s:
                 if not await claim_event(s, processed_events, CONSUMER, event.id):
                     return
-                await publish_contacts(gw.broker, org, [deleted_event(cid, data.get("etag"))], event.id)
+                await gw.contacts_out.publish(org, [deleted_event(cid, data.get("etag"))], event.id)
                 await repo.forget(s, org, cid)
         else:
             record = data
@@ -86,7 +85,7 @@ async def handle(gw: Gateway, event: Envelope[WebhookReceived]) -> None:
                 kind = await repo.change_kind(s, org, cid, record.get("etag"))
                 if kind is not None:
                     ev = to_event(record, kind)
-                    await publish_contacts(gw.broker, org, [ev], event.id)
+                    await gw.contacts_out.publish(org, [ev], event.id)
                     await repo.record_versions(s, org, [(cid, ev.etag, ev.provider_updated_at)])
     except ProviderRequestError as exc:
         await _log(gw, event, cid, "failed", str(exc))

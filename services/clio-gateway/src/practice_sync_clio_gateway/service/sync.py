@@ -10,15 +10,16 @@ documented as inclusive or exclusive, and clocks drift); the etag dedupe absorbs
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID, uuid5
 
-from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, to_event
+from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, to_event
 from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.service.context import Gateway
-from practice_sync_clio_gateway.service.publishing import publish_contacts
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import ALL_ORGS, ContactSynced, Envelope, SyncRequested
 from practice_sync_common.logging import get_logger, secrets
@@ -27,6 +28,7 @@ from practice_sync_common.sync_runs import RetryRule, SyncProgress, SyncRun
 
 log = get_logger(__name__)
 RETRY = RetryRule(max_attempts=3, backoff_s=30.0)
+T = TypeVar("T")
 
 
 def _time(value: Any) -> datetime | None:
@@ -38,10 +40,31 @@ def _time(value: Any) -> datetime | None:
         return None
 
 
+async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
+    """Pages with one page of lookahead: page n+1 is fetched (after page n arrived, so cursor paging
+    stays serial) while page n is published and checkpointed. A kill loses at most the page in flight."""
+    it = pages.__aiter__()
+    ahead: asyncio.Future[T] = asyncio.ensure_future(it.__anext__())
+    try:
+        while True:
+            try:
+                page = await ahead
+            except StopAsyncIteration:
+                return
+            ahead = asyncio.ensure_future(it.__anext__())
+            yield page
+    finally:
+        if not ahead.done():
+            ahead.cancel()
+            with contextlib.suppress(BaseException):
+                await ahead
+
+
 class ContactSync:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
         self._tasks: dict[UUID, asyncio.Task[None]] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None  # the service's loop (tests reach in from theirs)
 
     # ---- intake of requests -------------------------------------------------------------------
     async def on_requested(self, event: Envelope[SyncRequested]) -> None:
@@ -60,18 +83,28 @@ class ContactSync:
                 )
             self.start(run_id)
 
-    def start(self, run_id: UUID) -> None:
+    def start(self, run_id: UUID, stale_after: timedelta | None = None) -> None:
         if run_id in self._tasks and not self._tasks[run_id].done():
             return
-        self._tasks[run_id] = asyncio.create_task(self.run(run_id))
+        self.loop = asyncio.get_running_loop()
+        self._tasks[run_id] = asyncio.create_task(self.run(run_id, stale_after))
 
-    async def resume_stale(self) -> None:
-        stale = timedelta(seconds=self.gw.settings.sync_stale_after_s)
+    def kill(self, run_id: UUID) -> None:
+        """Cancel a run's task as a crash would end it: the run stays `running` with its checkpoint."""
+        task = self._tasks.get(run_id)
+        if task is not None:
+            task.cancel()
+
+    async def resume_stale(self, stale_after: timedelta | None = None) -> None:
+        """Resume runs a dead worker left behind (heartbeat older than `stale_after`, default the setting)."""
+        stale = (
+            stale_after if stale_after is not None else timedelta(seconds=self.gw.settings.sync_stale_after_s)
+        )
         async with unit_of_work(self.gw.sessions) as s:
             runs = await self.gw.runs.find_resumable(s, stale_after=stale)
         for run in runs:
             if run.provider == "clio":
-                self.start(run.run_id)
+                self.start(run.run_id, stale)
 
     async def wait_idle(self) -> None:
         await asyncio.gather(*self._tasks.values(), return_exceptions=True)
@@ -82,8 +115,10 @@ class ContactSync:
         await self.wait_idle()
 
     # ---- one run --------------------------------------------------------------------------------
-    async def run(self, run_id: UUID) -> None:
-        stale = timedelta(seconds=self.gw.settings.sync_stale_after_s)
+    async def run(self, run_id: UUID, stale_after: timedelta | None = None) -> None:
+        stale = (
+            stale_after if stale_after is not None else timedelta(seconds=self.gw.settings.sync_stale_after_s)
+        )
         async with unit_of_work(self.gw.sessions) as s:
             run = await self.gw.runs.claim(s, run_id, stale_after=stale)
         if run is None:
@@ -133,15 +168,19 @@ class ContactSync:
         if checkpoint.get("since"):
             params["updated_since"] = checkpoint["since"]
         progress.phase = f"{checkpoint['mode']} contacts"
+        full = checkpoint["mode"] == "full"
+        seen_since = _time(checkpoint["started"]) or started
+        # Progress counters add to what earlier attempts of this run counted.
+        base_retries, base_429 = progress.retries, progress.throttled_429
         api = await self.gw.clio.open(org)
         try:
             before = api.http.stats.requests
-            async for _url, body in api.pages(
-                "contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params
+            async for _url, body in prefetched(
+                api.pages("contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params)
             ):
                 records = [r for r in body.get("data") or [] if isinstance(r, dict) and "id" in r]
                 events, versions, unchanged = await self._changes(org, records)
-                await publish_contacts(self.gw.broker, org, events, run.run_id)
+                await self.gw.contacts_out.publish(org, events, run.run_id)
                 for r in records:
                     at = _time(r.get("updated_at"))
                     if at and (checkpoint["max_updated"] is None or at > _time(checkpoint["max_updated"])):  # type: ignore[operator]
@@ -154,16 +193,32 @@ class ContactSync:
                 progress.pages += 1
                 progress.records += len(records)
                 progress.requests += api.http.stats.requests - before
-                progress.throttled_429 = api.http.stats.throttled
+                st = api.http.stats
+                progress.throttled_429 = base_429 + st.throttled
+                progress.retries = base_retries + st.server_errors + st.transport_errors + st.malformed
                 before = api.http.stats.requests
                 async with unit_of_work(self.gw.sessions) as s:
                     await repo.record_versions(s, org, versions)
+                    if full:
+                        await repo.mark_seen(s, org, [int(r["id"]) for r in records], datetime.now(UTC))
                     await self.gw.runs.checkpoint(s, run.run_id, checkpoint, progress)
         finally:
             await api.aclose()
+        if full:
+            # Clio lists no tombstones: what we published before and this full walk did not see was
+            # deleted in Clio (ids marked seen per page, so a resumed run counts its earlier pages).
+            async with unit_of_work(self.gw.sessions) as s:
+                gone = await repo.unseen_since(s, org, seen_since)
+            if gone:
+                await self.gw.contacts_out.publish(
+                    org, [deleted_event(cid, etag) for cid, etag in gone], run.run_id
+                )
+                async with unit_of_work(self.gw.sessions) as s:
+                    await repo.forget_many(s, org, [cid for cid, _ in gone])
+            counts["deleted"] = counts.get("deleted", 0) + len(gone)
         async with unit_of_work(self.gw.sessions) as s:
             mark = _time(checkpoint.get("max_updated"))
-            await repo.set_high_water(s, org, mark, checkpoint["mode"] == "full", datetime.now(UTC))
+            await repo.set_high_water(s, org, mark, full, datetime.now(UTC))
         return {**counts, "mode": checkpoint["mode"]}
 
     async def _changes(

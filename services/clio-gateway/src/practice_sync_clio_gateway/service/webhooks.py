@@ -63,8 +63,9 @@ async def ensure(gw: Gateway, org: str) -> dict[str, Any]:
 
     Returns `{webhook_id, status, expires_at, action}` where action is kept | renewed | created.
     """
-    now = datetime.now(UTC)
+    now = gw.now()
     url = target_url(gw, org)
+    known_before = bool(await list_local(gw, org))
     api = await gw.clio.open(org)
     try:
         remote: list[dict[str, Any]] = []
@@ -101,10 +102,10 @@ async def ensure(gw: Gateway, org: str) -> dict[str, Any]:
                 "action": "kept",
             }
         created = await _create(gw, api, org, now)
-        had_one_before = gap or bool(await list_local(gw, org))
     finally:
         await api.aclose()
-    if had_one_before:
+    # A replaced subscription (expired, suspended, or gone at Clio) may have missed changes.
+    if gap or known_before:
         await request_backfill(gw, org, "webhook gap")
     return {**created, "action": "created"}
 

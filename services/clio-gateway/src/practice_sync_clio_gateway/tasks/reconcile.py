@@ -31,27 +31,55 @@ async def reconcile_org(gw: Gateway, org: str) -> None:
             await webhooks.request_backfill(gw, org, "first sync")
 
 
-async def reconcile_all(gw: Gateway, sync: ContactSync) -> None:
+async def reconcile_all(gw: Gateway, sync: ContactSync, done: set[str] | None = None) -> None:
     await sync.resume_stale()
     for org in await gw.clio.credentials.clio_orgs():
+        if done is not None:
+            done.add(org)
         try:
             await reconcile_org(gw, org)
         except Exception as exc:
             log.warning("reconcile failed for an org", org=org, error=secrets.scrub(repr(exc)))
 
 
+async def reconcile_new(gw: Gateway, done: set[str]) -> None:
+    """Orgs connected since the last round (not reconciled by this process yet) are set up now."""
+    for org in await gw.clio.credentials.clio_orgs():
+        if org in done:
+            continue
+        # Tried once now either way; a failure is retried by the next full round, not every few seconds.
+        done.add(org)
+        try:
+            await reconcile_org(gw, org)
+        except Exception as exc:
+            log.warning("reconcile failed for a new org", org=org, error=secrets.scrub(repr(exc)))
+
+
 class Reconciler:
+    """A full round every `reconcile_interval_s`; between rounds, every `reconcile_new_orgs_interval_s`,
+    orgs connected since are reconciled at once (so a fresh connection, e.g. `make up`'s demo-law,
+    gets its custom action, webhook and first sync within seconds, not at the next round)."""
+
     def __init__(self, gw: Gateway, sync: ContactSync) -> None:
         self.gw, self.sync = gw, sync
         self._task: asyncio.Task[None] | None = None
+        self.reconciled: set[str] = set()
 
     async def _loop(self) -> None:
+        settings = self.gw.settings
+        loop = asyncio.get_running_loop()
+        next_round = loop.time()
         while True:
             try:
-                await reconcile_all(self.gw, self.sync)
+                if loop.time() >= next_round:
+                    next_round = loop.time() + settings.reconcile_interval_s
+                    await reconcile_all(self.gw, self.sync, self.reconciled)
+                elif settings.reconcile_new_orgs_interval_s > 0:
+                    await reconcile_new(self.gw, self.reconciled)
             except Exception as exc:
                 log.warning("reconcile round failed", error=secrets.scrub(repr(exc)))
-            await asyncio.sleep(self.gw.settings.reconcile_interval_s)
+            step = settings.reconcile_new_orgs_interval_s or settings.reconcile_interval_s
+            await asyncio.sleep(max(0.0, min(step, next_round - loop.time())))
 
     async def start(self) -> None:
         if self.gw.settings.reconcile_interval_s > 0:

@@ -1,7 +1,9 @@
 """Publishing `webhook.received` with acks=all, and knowing when we cannot.
 
-The broker is started lazily and restarted after a failed start, so an ingest that came up while
-the broker was away answers 503 (the provider retries) and recovers without a restart.
+A plain aiokafka producer (the hot path needs nothing of FastStream's publish machinery: the
+envelope is already JSON bytes). It is started lazily and restarted after a failed start, so an
+ingest that came up while the broker was away answers 503 (the provider retries) and recovers
+without a restart.
 """
 
 from __future__ import annotations
@@ -9,16 +11,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 
-from faststream.kafka import KafkaBroker
+from aiokafka import AIOKafkaProducer
 
 from practice_sync_common import topics
-from practice_sync_common.broker import broker_reachable, make_broker
-from practice_sync_common.events import Envelope, WebhookReceived
 from practice_sync_common.logging import get_logger
 from practice_sync_common.metrics import EVENTS_PUBLISHED
 from practice_sync_webhook_ingest.settings import Settings
 
 log = get_logger(__name__)
+_HEADERS = [("content-type", b"application/json")]
 
 
 class PublishFailed(Exception):
@@ -28,8 +29,9 @@ class PublishFailed(Exception):
 class Publisher:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
-        self._broker: KafkaBroker | None = None
+        self._producer: AIOKafkaProducer | None = None
         self._lock = asyncio.Lock()
+        self._published = EVENTS_PUBLISHED.labels(topics.WEBHOOK_RECEIVED)
 
     async def start(self) -> None:
         try:
@@ -39,41 +41,48 @@ class Publisher:
             log.warning("broker not reachable at start; will retry on the next delivery", error=str(exc))
 
     async def stop(self) -> None:
-        if self._broker is not None:
-            await self._broker.stop()
-            self._broker = None
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
 
     async def ready(self) -> bool:
-        return self._broker is not None and await broker_reachable(self._broker)
+        if self._producer is None:
+            return False
+        try:
+            await asyncio.wait_for(self._producer.client.fetch_all_metadata(), 2.0)
+        except Exception:
+            return False
+        return True
 
-    async def _ensure(self) -> KafkaBroker:
-        if self._broker is not None:
-            return self._broker
+    async def _ensure(self) -> AIOKafkaProducer:
+        if self._producer is not None:
+            return self._producer
         async with self._lock:
-            if self._broker is not None:
-                return self._broker
-            broker = make_broker(self._settings)
+            if self._producer is not None:
+                return self._producer
+            producer = AIOKafkaProducer(
+                bootstrap_servers=self._settings.kafka_bootstrap_servers,
+                acks="all",
+                enable_idempotence=self._settings.kafka_enable_idempotence,
+                client_id=self._settings.service_name,
+            )
             try:
-                await asyncio.wait_for(broker.start(), self._settings.publish_timeout_s)
+                await asyncio.wait_for(producer.start(), self._settings.publish_timeout_s)
             except Exception as exc:
                 with contextlib.suppress(Exception):
-                    await broker.stop()
+                    await producer.stop()
                 raise PublishFailed(f"broker start failed: {type(exc).__name__}") from exc
-            self._broker = broker
-            return broker
+            self._producer = producer
+            return producer
 
-    async def publish(self, event: Envelope[WebhookReceived]) -> None:
-        broker = await self._ensure()
+    async def publish_raw(self, key: bytes, value: bytes) -> None:
+        """One `webhook.received` message (already JSON), keyed by org; returns once acks=all."""
+        producer = await self._ensure()
         try:
-            await asyncio.wait_for(
-                broker.publish(
-                    event.model_dump_json().encode(),
-                    topic=topics.WEBHOOK_RECEIVED,
-                    key=event.key(),
-                    headers={"content-type": "application/json"},
-                ),
-                self._settings.publish_timeout_s,
-            )
+            # asyncio.timeout, not wait_for: no extra task per delivery.
+            async with asyncio.timeout(self._settings.publish_timeout_s):
+                sent = await producer.send(topics.WEBHOOK_RECEIVED, value, key=key, headers=_HEADERS)
+                await sent
         except Exception as exc:
             raise PublishFailed(f"publish failed: {type(exc).__name__}") from exc
-        EVENTS_PUBLISHED.labels(topics.WEBHOOK_RECEIVED).inc()
+        self._published.inc()
