@@ -65,7 +65,8 @@ async def test_health_readiness_and_metrics(client: httpx.AsyncClient) -> None:
     assert ready.status_code == 200, ready.text
     assert ready.json()["checks"] == {"database": "ok", "broker": "ok"}
     metrics = await client.get("/metrics")
-    assert "practice_sync_http_requests_total" in metrics.text
+    assert 'practice_sync_http_requests_total{method="GET",route="/healthz",status="200"}' in metrics.text
+    assert 'practice_sync_http_requests_total{method="GET",route="/readyz",status="200"}' in metrics.text
 
 
 async def test_readiness_fails_when_the_database_is_unreachable(kafka_bootstrap: str) -> None:

@@ -41,6 +41,7 @@ def consumer_options(settings: CommonSettings, group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.ACK,
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
+        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
     }
 
 

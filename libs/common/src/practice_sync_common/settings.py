@@ -23,6 +23,9 @@ class CommonSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
+    # How long a consumer's fetch may wait for records. aiokafka's 500 ms is the latency floor of every
+    # hop on a broker that does not wake a waiting fetch when records arrive (the embedded Tansu).
+    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
     consumer_max_retries: int = Field(default=3, ge=0, le=20)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     admin_token: SecretStr = Field(default=SecretStr("dev-admin-token"), alias="PRACTICE_SYNC_ADMIN_TOKEN")

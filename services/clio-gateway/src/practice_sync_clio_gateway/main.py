@@ -43,13 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_sync_requested(event: Envelope[SyncRequested]) -> None:
         await sync.on_requested(event)
 
-    # Live changes: a short fetch wait bounds the hop's latency even where the broker does not wake a
-    # waiting fetch when records arrive (the embedded Tansu; bench/contact_latency.py).
-    @broker.subscriber(
-        topics.WEBHOOK_RECEIVED,
-        **consumer_options(settings, "clio-gateway.webhooks"),
-        fetch_max_wait_ms=settings.webhook_fetch_max_wait_ms,
-    )
+    @broker.subscriber(topics.WEBHOOK_RECEIVED, **consumer_options(settings, "clio-gateway.webhooks"))
     async def on_webhook(event: Envelope[WebhookReceived]) -> None:
         await events.handle(gw, event)
 

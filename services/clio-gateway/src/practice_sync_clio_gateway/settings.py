@@ -35,5 +35,3 @@ class Settings(CommonSettings):
     # Between rounds, orgs connected since the last one are reconciled within this many seconds
     # (one credentials call per check). 0 = only at rounds.
     reconcile_new_orgs_interval_s: float = Field(default=5.0, ge=0)
-    # How long the webhook.received consumer's fetch may wait for records (aiokafka's default is 500).
-    webhook_fetch_max_wait_ms: int = Field(default=20, ge=1, le=500)
