@@ -5,39 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from typing import Any
 
 import httpx
 
 from practice_sync_cli.testing_stack import Stack
+from practice_sync_clio_gateway.testing import connect, sandbox, wait_run
 from practice_sync_common import topics
 from practice_sync_webhook_ingest.testing import watch
-
-
-async def connect(stack: Stack, prefix: str) -> str:
-    org = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=stack.urls["credentials"]) as c:
-        start = await c.get("/oauth/clio/start", params={"org_id": org}, headers=stack.admin_headers())
-        assert start.status_code == 200, start.text
-        authorize = await c.get(start.json()["authorize_url"])
-        assert authorize.status_code == 302, authorize.text
-        done = await c.get(authorize.headers["location"])
-        assert done.status_code == 200, done.text
-    return org
-
-
-async def sandbox(stack: Stack, method: str, path: str, **kw: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=stack.urls["clio-sandbox"]) as c:
-        return await c.request(method, f"/_sandbox{path}", **kw)
-
-
-async def wait_run(gw: httpx.AsyncClient, run_id: str, timeout_s: float = 60) -> dict[str, Any]:
-    for _ in range(int(timeout_s * 10)):
-        run: dict[str, Any] = (await gw.get(f"/admin/syncs/{run_id}")).json()
-        if run["status"] in ("succeeded", "failed"):
-            return run
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"run {run_id} did not finish: {run}")
 
 
 async def test_full_then_incremental_sync_publishes_each_version_once(

@@ -31,9 +31,9 @@ async def record_versions(
     if not versions:
         return
     t = contact_versions
-    stmt = insert(t).values(
-        [{"org_id": org, "contact_id": cid, "etag": etag, "updated_at": at} for cid, etag, at in versions]
-    )
+    stmt = insert(t)
+    # One cached statement run with a list of parameter sets: a multi-VALUES statement built per page
+    # would be compiled anew for every page of a sync.
     await session.execute(
         stmt.on_conflict_do_update(
             index_elements=[t.c.org_id, t.c.contact_id],
@@ -42,7 +42,8 @@ async def record_versions(
                 "updated_at": stmt.excluded.updated_at,
                 "seen_at": stmt.excluded.seen_at,
             },
-        )
+        ),
+        [{"org_id": org, "contact_id": cid, "etag": etag, "updated_at": at} for cid, etag, at in versions],
     )
 
 
