@@ -31,8 +31,11 @@ def make_broker(settings: CommonSettings, *, retry: RetryPolicy | None = None) -
     return broker
 
 
-def consumer_options(settings: CommonSettings, group_id: str) -> dict[str, Any]:
-    """Subscriber options shared by all consumers: commit after handling, start at the beginning."""
+def consumer_options(settings: CommonSettings, group_id: str, *, live: bool = False) -> dict[str, Any]:
+    """Subscriber options shared by all consumers: commit after handling, start at the beginning.
+
+    `live` marks a consumer on the latency-sensitive path (a webhook's way to the read model).
+    """
     from faststream import AckPolicy
 
     return {
@@ -41,7 +44,9 @@ def consumer_options(settings: CommonSettings, group_id: str) -> dict[str, Any]:
         "ack_policy": AckPolicy.ACK,
         "session_timeout_ms": settings.kafka_session_timeout_ms,
         "heartbeat_interval_ms": settings.kafka_heartbeat_interval_ms,
-        "fetch_max_wait_ms": settings.kafka_fetch_max_wait_ms,
+        "fetch_max_wait_ms": (
+            settings.kafka_live_fetch_max_wait_ms if live else settings.kafka_fetch_max_wait_ms
+        ),
     }
 
 

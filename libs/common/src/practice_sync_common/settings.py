@@ -23,9 +23,13 @@ class CommonSettings(BaseSettings):
     kafka_enable_idempotence: bool = False
     kafka_session_timeout_ms: int = 6000
     kafka_heartbeat_interval_ms: int = 1000
-    # How long a consumer's fetch may wait for records. aiokafka's 500 ms is the latency floor of every
-    # hop on a broker that does not wake a waiting fetch when records arrive (the embedded Tansu).
-    kafka_fetch_max_wait_ms: int = Field(default=50, ge=1, le=500)
+    # How long a consumer's fetch may wait for records. On a broker that does not wake a waiting fetch
+    # when records arrive (the embedded Tansu) this bounds a hop's latency, so the gateway's
+    # webhook.received consumer waits less. Only there: measured with bench/contact_latency.py on
+    # Tansu, a short wait on every consumer (or on the projector's contact.synced one too) held the
+    # change → contact.synced time at ~230 ms, against ~85 ms with the short wait on that hop alone.
+    kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
+    kafka_live_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
     consumer_max_retries: int = Field(default=3, ge=0, le=20)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     admin_token: SecretStr = Field(default=SecretStr("dev-admin-token"), alias="PRACTICE_SYNC_ADMIN_TOKEN")

@@ -43,7 +43,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def on_sync_requested(event: Envelope[SyncRequested]) -> None:
         await sync.on_requested(event)
 
-    @broker.subscriber(topics.WEBHOOK_RECEIVED, **consumer_options(settings, "clio-gateway.webhooks"))
+    @broker.subscriber(
+        topics.WEBHOOK_RECEIVED, **consumer_options(settings, "clio-gateway.webhooks", live=True)
+    )
     async def on_webhook(event: Envelope[WebhookReceived]) -> None:
         await events.handle(gw, event)
 
