@@ -12,7 +12,7 @@ from practice_sync_cli.credentials_cmd import (
     set_cliniko,
     start_clio,
 )
-from practice_sync_common.ports import LOOPBACK, SANDBOX_PORTS
+from practice_sync_cli.stack import sandbox_url, service_url
 
 DEMO_CLINIC = "demo-clinic"
 DEMO_LAW = "demo-law"
@@ -29,7 +29,7 @@ def register_demo_tenants(
     the sandbox forgets its grants when it restarts while Postgres keeps ours, so otherwise the
     OAuth flow runs again. Raises ``CredentialsError`` with the service's message on failure.
     """
-    cliniko_url = cliniko_api_url or f"http://{LOOPBACK}:{SANDBOX_PORTS['cliniko']}/v1"
+    cliniko_url = cliniko_api_url or f"{sandbox_url('cliniko')}/v1"
     with admin_client(base_url or default_url(), admin_token) as client:
         _check(client.post("/admin/orgs", json={"id": DEMO_CLINIC, "name": "Demo Clinic"}))
         _check(client.post("/admin/orgs", json={"id": DEMO_LAW, "name": "Demo Law", "clio_region": "us"}))
@@ -65,8 +65,6 @@ def start_demo_syncs(admin_token: str) -> None:
 
 def request_demo_clinic_sync(admin_token: str) -> None:
     """So `make up` shows demo-clinic's active patients without waiting for a scheduled run."""
-    from practice_sync_cli.stack import service_url
-
     r = httpx.post(
         f"{service_url('cliniko-sync')}/admin/syncs",
         json={"org_id": DEMO_CLINIC, "mode": "auto"},

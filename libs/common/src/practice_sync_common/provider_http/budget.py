@@ -44,10 +44,6 @@ class RateBudget:
         self.burst = max(1, min(burst if burst is not None else max(1, limit // 50), headroom))
         self.rate = self.safety * limit / self.window_s  # tokens per second
 
-    @property
-    def allowed_rate(self) -> float:
-        return self.limit / self.window_s
-
     async def acquire(self) -> float:
         """Wait for a request slot; returns the seconds spent waiting."""
         waited = 0.0

@@ -77,9 +77,6 @@ class ProviderClient:
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    def set_header(self, name: str, value: str) -> None:
-        self._http.headers[name] = value
-
     async def request(
         self, method: str, url: str, *, expect_json: bool = True, **kwargs: Any
     ) -> httpx.Response:

@@ -240,16 +240,15 @@ async def read_clio(services: Services, caller: str, org_id: str, *, refresh: bo
         cur = await clio.refresh(services, caller, org_id, force=False)
     else:
         cur = await clio.current(services, org_id, refresh_within=_MIN_TOKEN_LIFE)
-    async with unit_of_work(services.sessions) as session:
-        await audit_repo.record(
-            session,
-            actor=caller,
-            action="credential.read",
-            outcome="ok",
-            org_id=org_id,
-            provider=Provider.CLIO.value,
-            kind=Kind.OAUTH_TOKENS.value,
-        )
+    await record_alone(
+        services,
+        actor=caller,
+        action="credential.read",
+        outcome="ok",
+        org_id=org_id,
+        provider=Provider.CLIO.value,
+        kind=Kind.OAUTH_TOKENS.value,
+    )
     return cur
 
 
