@@ -37,6 +37,21 @@ async def claim_event(session: AsyncSession, table: Table, consumer: str, event_
     return result.first() is not None
 
 
+async def claim_events(
+    session: AsyncSession, table: Table, consumer: str, event_ids: list[UUID]
+) -> set[UUID]:
+    """The ids of `event_ids` this consumer sees for the first time, claimed in one statement."""
+    if not event_ids:
+        return set()
+    stmt = (
+        insert(table)
+        .values([{"consumer": consumer, "event_id": i} for i in dict.fromkeys(event_ids)])
+        .on_conflict_do_nothing()
+        .returning(table.c.event_id)
+    )
+    return {row[0] for row in (await session.execute(stmt)).all()}
+
+
 def create_processed_events(schema: str) -> None:
     """For a consumer service's first migration (called inside Alembic's `upgrade`)."""
     from alembic import op

@@ -17,21 +17,18 @@ CONTACT_COLUMNS = """
 """
 
 
-async def by_clio_id(session: AsyncSession, org: str, clio_id: str) -> dict[str, Any] | None:
-    row = (
-        (
-            await session.execute(
-                text(
-                    f"SELECT {CONTACT_COLUMNS} FROM public.contacts "  # noqa: S608 - a constant column list
-                    "WHERE organization_id = :org AND clio_id = :clio_id FOR UPDATE"
-                ),
-                {"org": org, "clio_id": clio_id},
-            )
-        )
-        .mappings()
-        .first()
+async def by_clio_ids(session: AsyncSession, org: str, clio_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The org's rows for these Clio ids, locked for the rest of the transaction."""
+    if not clio_ids:
+        return {}
+    rows = await session.execute(
+        text(
+            f"SELECT {CONTACT_COLUMNS} FROM public.contacts "  # noqa: S608 - a constant column list
+            "WHERE organization_id = :org AND clio_id = ANY(:ids) FOR UPDATE"
+        ),
+        {"org": org, "ids": clio_ids},
     )
-    return dict(row) if row else None
+    return {row["clio_id"]: dict(row) for row in rows.mappings().all()}
 
 
 async def unlinked_by_email(session: AsyncSession, org: str, email: str) -> list[uuid.UUID]:

@@ -1,4 +1,4 @@
-"""The projector's two subscribers: snapshots (batched, for throughput) and contact changes."""
+"""The projector's two subscribers, both batched for throughput: snapshots and contact changes."""
 
 from __future__ import annotations
 
@@ -12,10 +12,9 @@ from pydantic import ValidationError
 
 from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options
-from practice_sync_common.dead_letter import dead_letter_records
-from practice_sync_common.events import ContactSynced, Envelope
+from practice_sync_common.dead_letter import PermanentError, dead_letter_records
 from practice_sync_common.logging import get_logger
-from practice_sync_projector.service.contacts import ContactProjector
+from practice_sync_projector.service.contacts import ContactEvent, ContactProjector, unsupported
 from practice_sync_projector.service.snapshot import SnapshotEvent, SnapshotProjector
 from practice_sync_projector.settings import Settings
 
@@ -58,6 +57,29 @@ def register(
             "snapshot batch projected", records=len(records), seconds=round(time.perf_counter() - started, 4)
         )
 
-    @broker.subscriber(topics.CONTACT_SYNCED, **consumer_options(settings, CONTACTS_GROUP))
-    async def on_contact_synced(event: Envelope[ContactSynced]) -> None:
-        await contacts.project(event)
+    @broker.subscriber(
+        topics.CONTACT_SYNCED,
+        batch=True,
+        max_records=settings.projector_batch_max_records,
+        decoder=_raw_values,
+        **consumer_options(settings, CONTACTS_GROUP),
+    )
+    async def on_contact_synced(values: list[bytes], message: KafkaMessage) -> None:
+        # Batched: a sync's burst of changes lands in a few transactions instead of one per change.
+        records = message.raw_message
+        events: list[ContactEvent] = []
+        bad: list[tuple[Any, Exception]] = []
+        for record, value in zip(records, values, strict=True):
+            try:
+                event = ContactEvent.model_validate_json(value)
+            except ValidationError as invalid:
+                bad.append((record, invalid))
+                continue
+            problem = unsupported(event)
+            if problem:
+                bad.append((record, PermanentError(problem)))
+            else:
+                events.append(event)
+        await contacts.project_many(events)
+        for record, error in bad:
+            await dead_letter_records(broker, [record], error)
