@@ -15,7 +15,12 @@ def make_engine(url: str, *, pool_size: int = 5, application_name: str = "practi
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
-        connect_args={"server_settings": {"application_name": application_name}},
+        # asyncpg prepares every statement and Postgres switches a prepared statement to a generic
+        # plan after five runs. A sync's tables grow from empty, so that plan was made for an empty
+        # table (a seq scan) and each page then cost more than the last (bench/clio_sync.py).
+        connect_args={
+            "server_settings": {"application_name": application_name, "plan_cache_mode": "force_custom_plan"}
+        },
     )
 
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from practice_sync_clio_gateway.repository.tables import contact_versions, sync_state
+from practice_sync_clio_gateway.repository.tables import SCHEMA, contact_versions, sync_state
 
 
 async def change_kind(
@@ -78,12 +78,30 @@ async def set_high_water(
     await session.execute(stmt.on_conflict_do_update(index_elements=[t.c.org_id], set_=update))
 
 
-async def mark_seen(session: AsyncSession, org: str, ids: list[int], at: datetime) -> None:
-    """A full run saw these contacts (unchanged ones too): they still exist in Clio."""
-    if not ids:
+async def record_page(
+    session: AsyncSession, org: str, versions: list[tuple[int, str | None, datetime | None]], at: datetime
+) -> None:
+    """Every contact of a sync page, changed or not: its version, and that a run saw it at `at`.
+
+    One statement over arrays: a page's upsert and seen-marks as 200 statements each cost more
+    than the page's fetch.
+    """
+    if not versions:
         return
-    t = contact_versions
-    await session.execute(update(t).where(t.c.org_id == org, t.c.contact_id.in_(ids)).values(seen_at=at))
+    ids, etags, updated = (list(col) for col in zip(*versions, strict=True))
+    await session.execute(
+        text(
+            f"""
+            INSERT INTO {SCHEMA}.contact_versions AS v (org_id, contact_id, etag, updated_at, seen_at)
+            SELECT :org, p.id, p.etag, p.updated_at, :at
+            FROM unnest(CAST(:ids AS bigint[]), CAST(:etags AS text[]), CAST(:updated AS timestamptz[]))
+                AS p(id, etag, updated_at)
+            ON CONFLICT (org_id, contact_id) DO UPDATE
+            SET etag = EXCLUDED.etag, updated_at = EXCLUDED.updated_at, seen_at = EXCLUDED.seen_at
+            """  # noqa: S608 - the schema is a constant
+        ),
+        {"org": org, "ids": ids, "etags": etags, "updated": updated, "at": at},
+    )
 
 
 async def unseen_since(session: AsyncSession, org: str, since: datetime) -> list[tuple[int, str | None]]:

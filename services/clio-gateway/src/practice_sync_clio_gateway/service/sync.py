@@ -1,8 +1,10 @@
 """Contacts sync: full or incremental, a checkpoint after every page, resumable after a kill.
 
 Each page: publish `contact.synced` for the records whose (id, etag) we have not published yet,
-then in one transaction record those versions and the checkpoint (the next link and the highest
-`updated_at` seen). A kill between the two republishes one page at most; consumers are idempotent.
+then, once they are acknowledged, in one transaction record those versions and the checkpoint (the
+next link and the highest `updated_at` seen). Three pages are in flight at once (one fetched, one
+examined and sent, one committing), so a kill republishes two pages at most; consumers are
+idempotent.
 Incremental runs ask `updated_since` = high-water mark minus an overlap (Clio's bound is not
 documented as inclusive or exclusive, and clocks drift); the etag dedupe absorbs the overlap.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 from uuid import UUID, uuid5
@@ -173,6 +175,9 @@ class ContactSync:
         # Progress counters add to what earlier attempts of this run counted.
         base_retries, base_429 = progress.retries, progress.throttled_429
         api = await self.gw.clio.open(org)
+        # Page n's acks and checkpoint are awaited while page n+1 is examined and sent: the
+        # checkpoint still follows its page's acks, and checkpoints still land in page order.
+        committing: asyncio.Task[None] | None = None
         try:
             before = api.http.stats.requests
             async for _url, body in prefetched(
@@ -180,7 +185,7 @@ class ContactSync:
             ):
                 records = [r for r in body.get("data") or [] if isinstance(r, dict) and "id" in r]
                 events, versions, unchanged = await self._changes(org, records)
-                await self.gw.contacts_out.publish(org, events, run.run_id)
+                acks = await self.gw.contacts_out.send(org, events, run.run_id)
                 for r in records:
                     at = _time(r.get("updated_at"))
                     if at and (checkpoint["max_updated"] is None or at > _time(checkpoint["max_updated"])):  # type: ignore[operator]
@@ -189,7 +194,7 @@ class ContactSync:
                 checkpoint["next"] = nxt
                 counts["published"] += len(events)
                 counts["unchanged"] += unchanged
-                checkpoint["counts"] = counts
+                checkpoint["counts"] = dict(counts)
                 progress.pages += 1
                 progress.records += len(records)
                 progress.requests += api.http.stats.requests - before
@@ -197,12 +202,18 @@ class ContactSync:
                 progress.throttled_429 = base_429 + st.throttled
                 progress.retries = base_retries + st.server_errors + st.transport_errors + st.malformed
                 before = api.http.stats.requests
-                async with unit_of_work(self.gw.sessions) as s:
-                    await repo.record_versions(s, org, versions)
-                    if full:
-                        await repo.mark_seen(s, org, [int(r["id"]) for r in records], datetime.now(UTC))
-                    await self.gw.runs.checkpoint(s, run.run_id, checkpoint, progress)
+                if committing is not None:
+                    await committing
+                committing = asyncio.create_task(
+                    self._commit(run.run_id, org, acks, versions, dict(checkpoint), progress.model_copy())
+                )
+            if committing is not None:
+                await committing
         finally:
+            if committing is not None and not committing.done():
+                committing.cancel()
+                with contextlib.suppress(BaseException):
+                    await committing
             await api.aclose()
         if full:
             # Clio lists no tombstones: what we published before and this full walk did not see was
@@ -221,6 +232,21 @@ class ContactSync:
             await repo.set_high_water(s, org, mark, full, datetime.now(UTC))
         return {**counts, "mode": checkpoint["mode"]}
 
+    async def _commit(
+        self,
+        run_id: UUID,
+        org: str,
+        acks: Awaitable[Any],
+        versions: list[tuple[int, str | None, datetime | None]],
+        checkpoint: dict[str, Any],
+        progress: SyncProgress,
+    ) -> None:
+        """Once a page's events are acknowledged: its versions, seen marks and checkpoint, together."""
+        await acks
+        async with unit_of_work(self.gw.sessions) as s:
+            await repo.record_page(s, org, versions, datetime.now(UTC))
+            await self.gw.runs.checkpoint(s, run_id, checkpoint, progress)
+
     async def _changes(
         self, org: str, records: list[dict[str, Any]]
     ) -> tuple[list[ContactSynced], list[tuple[int, str | None, datetime | None]], int]:
@@ -231,8 +257,8 @@ class ContactSync:
         versions: list[tuple[int, str | None, datetime | None]] = []
         for r in records:
             cid, etag = int(r["id"]), r.get("etag")
+            versions.append((cid, etag, _time(r.get("updated_at"))))
             if cid in known and known[cid] == etag:
                 continue
             events.append(to_event(r, "updated" if cid in known else "created"))
-            versions.append((cid, etag, _time(r.get("updated_at"))))
         return events, versions, len(records) - len(events)
