@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp
 
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_webhook_ingest.endpoints.webhooks import WebhookFastPath, router
@@ -45,8 +46,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         http, ttl_s=settings.webhook_secret_ttl_s, refetch_min_s=settings.webhook_secret_refetch_min_s
     )
 
-    # Outermost of the app's middleware: deliveries skip the generic layers (see endpoints/webhooks.py).
-    app.add_middleware(WebhookFastPath, max_bytes=settings.max_body_bytes)
+    # In front of the whole middleware stack, Starlette's error layer included: deliveries skip
+    # every generic layer (see endpoints/webhooks.py); everything else goes through them as usual.
+    build_stack = app.build_middleware_stack
+
+    def fast_path_first() -> ASGIApp:
+        return WebhookFastPath(build_stack(), max_bytes=settings.max_body_bytes)
+
+    app.build_middleware_stack = fast_path_first  # type: ignore[method-assign]
 
     @app.get("/readyz/broker", tags=["health"])
     async def broker_ready() -> JSONResponse:

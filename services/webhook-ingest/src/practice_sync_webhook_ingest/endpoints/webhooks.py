@@ -1,7 +1,7 @@
 """`POST /webhooks/clio/{org}`: handshake, signature, publish-before-200.
 
-The route is served by a pure ASGI handler (`WebhookFastPath`) placed ahead of the app's middleware
-stack: the generic FastAPI layers (dependency solving, the per-request task groups of
+The route is served by a pure ASGI handler (`WebhookFastPath`) placed ahead of the app's whole
+middleware stack: the generic FastAPI layers (dependency solving, the per-request task groups of
 `BaseHTTPMiddleware`) cost several times what verifying and publishing a delivery costs (measured by
 `bench/webhook_ingest.py`). The hot path: read the raw body once (size-limited), one HMAC per
 candidate secret from the local cache, one JSON parse (validation and `meta`), the envelope built
@@ -175,6 +175,14 @@ class WebhookFastPath:
                 error_body("payload_too_large", f"request body over {self.max_bytes} bytes")
             ).encode()
             headers = _JSON
+        except Exception:
+            # Ahead of Starlette's error layer, so the 500 is ours to give (nothing was published).
+            log.exception("webhook delivery failed unexpectedly")
+            status, content, headers = (
+                500,
+                json.dumps(error_body("internal", "internal error")).encode(),
+                _JSON,
+            )
         await send(
             {
                 "type": "http.response.start",
