@@ -23,8 +23,11 @@ def normalize_email(email: str | None) -> str | None:
 def normalize_name(first: str | None, last: str | None, fallback: str | None = None) -> str | None:
     """Lower case, accents and punctuation dropped, whitespace collapsed: "José  O'Neil" → "jose oneil"."""
     raw = " ".join(p for p in (first, last) if p and p.strip()) or (fallback or "")
-    decomposed = unicodedata.normalize("NFKD", raw)
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if raw.isascii():  # nothing to decompose; skips the per-character pass for most names
+        stripped = raw
+    else:
+        decomposed = unicodedata.normalize("NFKD", raw)
+        stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
     cleaned = _SPACES.sub(" ", _NON_WORD.sub("", stripped.lower())).strip()
     return cleaned or None
 

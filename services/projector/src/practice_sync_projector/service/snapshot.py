@@ -11,26 +11,17 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from pydantic import TypeAdapter
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from practice_sync_common.events import (
-    ActivePatient,
-    ActivePatientsComputed,
-    AppointmentSummary,
-    Envelope,
-    SnapshotComplete,
-)
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
 from practice_sync_projector.repository.scoped import enter_org, lock_orgs, scoped_transaction
 from practice_sync_projector.service.matching import Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
+from practice_sync_projector.service.snapshot_events import Patient, SnapshotEvent, appointments_json
 
 CONSUMER = "projector.active_patients"
-SnapshotEvent = Envelope[ActivePatientsComputed]
-_appointments = TypeAdapter(list[AppointmentSummary])
 log = get_logger(__name__)
 
 
@@ -74,18 +65,18 @@ class SnapshotProjector:
         outcome = BatchOutcome()
         unique: dict[uuid.UUID, SnapshotEvent] = {}
         for ev in events:
-            unique.setdefault(ev.id, ev)
+            unique.setdefault(ev["id"], ev)
         outcome.duplicates = len(events) - len(unique)
         if not unique:
             return outcome
         async with scoped_transaction(self.sessions) as session:
-            await lock_orgs(session, [ev.org_id for ev in unique.values()])
+            await lock_orgs(session, [ev["org_id"] for ev in unique.values()])
             fresh = await claim_events(session, list(unique))
             outcome.duplicates += len(unique) - len(fresh)
             per_org: dict[str, list[SnapshotEvent]] = defaultdict(list)
             for ev in unique.values():
-                if ev.id in fresh:
-                    per_org[ev.org_id].append(ev)
+                if ev["id"] in fresh:
+                    per_org[ev["org_id"]].append(ev)
             for org, org_events in per_org.items():
                 await enter_org(session, org)
                 await self._apply_org(session, org, org_events, outcome)
@@ -119,31 +110,31 @@ class SnapshotProjector:
     async def _apply_org(
         self, session: AsyncSession, org: str, events: list[SnapshotEvent], outcome: BatchOutcome
     ) -> None:
-        pending: list[ActivePatient] = []
+        pending: list[Patient] = []
         for ev in events:
-            msg = ev.data.message
-            if isinstance(msg, SnapshotComplete):
+            msg = ev["data"]["message"]
+            if msg["type"] == "snapshot_complete":
                 await self._flush(session, org, pending, outcome)
                 pending = []
-                done = await repo.complete_snapshot(session, org, msg.run_id, msg.count)
-                outcome.completes.append((org, msg.run_id, done))
+                done = await repo.complete_snapshot(session, org, msg["run_id"], msg["count"])
+                outcome.completes.append((org, msg["run_id"], done))
             else:
                 pending.append(msg)
         await self._flush(session, org, pending, outcome)
 
     async def _flush(
-        self, session: AsyncSession, org: str, patients: list[ActivePatient], outcome: BatchOutcome
+        self, session: AsyncSession, org: str, patients: list[Patient], outcome: BatchOutcome
     ) -> None:
         if not patients:
             return
         keys = [
             PatientKey(
-                cliniko_patient_id=p.cliniko_patient_id,
-                email=normalize_email(p.email),
-                normalized_name=normalize_name(p.first_name, p.last_name),
-                first_name=p.first_name,
-                last_name=p.last_name,
-                phone=p.phone,
+                cliniko_patient_id=p["cliniko_patient_id"],
+                email=normalize_email(p["email"]),
+                normalized_name=normalize_name(p["first_name"], p["last_name"]),
+                first_name=p["first_name"],
+                last_name=p["last_name"],
+                phone=p["phone"],
             )
             for p in patients
         ]
@@ -158,30 +149,30 @@ class SnapshotProjector:
         await repo.insert_contacts(session, org, decisions.created)
         await repo.link_contacts(session, org, decisions.linked_existing)
         await repo.refresh_contacts(session, org, _last_per_contact(decisions.refreshed))
-        latest: dict[str, ActivePatient] = {}
+        latest: dict[str, Patient] = {}
         for p in patients:  # a later message for the same patient wins (one row per statement)
-            latest[p.cliniko_patient_id] = p
+            latest[p["cliniko_patient_id"]] = p
         rows = []
-        for p in latest.values():
-            contact_id, method = decisions.links[p.cliniko_patient_id]
+        for pid, p in latest.items():
+            contact_id, method = decisions.links[pid]
             rows.append(
                 repo.PatientRow(
-                    cliniko_patient_id=p.cliniko_patient_id,
+                    cliniko_patient_id=pid,
                     contact_id=contact_id,
                     link_method=method,
-                    run_id=p.run_id,
-                    recent_appointment_count=p.recent_appointment_count,
-                    upcoming_appointment_count=p.upcoming_appointment_count,
-                    total_appointment_count=p.total_appointment_count,
-                    last_appointment_date=p.last_appointment_date,
-                    recent_appointments=_appointments.dump_json(p.recent_appointments).decode(),
-                    upcoming_appointments=_appointments.dump_json(p.upcoming_appointments).decode(),
-                    search_date_from=p.search_date_from,
-                    search_date_to=p.search_date_to,
+                    run_id=p["run_id"],
+                    recent_appointment_count=p["recent_appointment_count"],
+                    upcoming_appointment_count=p["upcoming_appointment_count"],
+                    total_appointment_count=p["total_appointment_count"],
+                    last_appointment_date=p["last_appointment_date"],
+                    recent_appointments=appointments_json(p["recent_appointments"]),
+                    upcoming_appointments=appointments_json(p["upcoming_appointments"]),
+                    search_date_from=p["search_date_from"],
+                    search_date_to=p["search_date_to"],
                 )
             )
         await repo.upsert_patients(session, org, rows)
-        await repo.note_runs(session, org, list(dict.fromkeys(p.run_id for p in patients)))  # seen order
+        await repo.note_runs(session, org, list(dict.fromkeys(p["run_id"] for p in patients)))  # seen order
         outcome.rows += len(rows)
         outcome.contacts_created += len(decisions.created)
 

@@ -15,7 +15,8 @@ from practice_sync_common.broker import consumer_options
 from practice_sync_common.dead_letter import PermanentError, dead_letter_records
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.service.contacts import ContactEvent, ContactProjector, unsupported
-from practice_sync_projector.service.snapshot import SnapshotEvent, SnapshotProjector
+from practice_sync_projector.service.snapshot import SnapshotProjector
+from practice_sync_projector.service.snapshot_events import SnapshotEvent, parse_snapshot_event
 from practice_sync_projector.settings import Settings
 
 log = get_logger(__name__)
@@ -36,7 +37,10 @@ def register(
         batch=True,
         max_records=settings.projector_batch_max_records,
         decoder=_raw_values,
-        **consumer_options(settings, SNAPSHOT_GROUP),
+        **{
+            **consumer_options(settings, SNAPSHOT_GROUP),
+            "fetch_max_wait_ms": settings.projector_snapshot_fetch_max_wait_ms,
+        },
     )
     async def on_active_patients(values: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
@@ -45,7 +49,7 @@ def register(
         bad: list[tuple[Any, ValidationError]] = []
         for record, value in zip(records, values, strict=True):
             try:
-                events.append(SnapshotEvent.model_validate_json(value))
+                events.append(parse_snapshot_event(value))
             except ValidationError as invalid:
                 bad.append((record, invalid))
         # A failure here raises: the middleware retries the whole batch (idempotent), then
