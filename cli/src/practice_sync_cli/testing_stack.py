@@ -173,7 +173,11 @@ def clio_gateway_service(stack: Stack, credentials_service: str, webhook_ingest_
 
 @pytest.fixture(scope="session")
 def cliniko_sync_service(stack: Stack, credentials_service: str, cliniko_sandbox: str) -> str:
-    """cliniko-sync with small pages (10 per page) so tests cross many pages on small accounts."""
+    """cliniko-sync with small pages (10 per page) so tests cross many pages on small accounts.
+
+    Totals by history crawl: the conformance and edge-case suites size accounts in crawl pages.
+    The per-patient way has its own test (services/cliniko-sync/tests/test_per_patient_totals.py).
+    """
     return start_service(
         stack,
         "cliniko-sync",
@@ -183,6 +187,7 @@ def cliniko_sync_service(stack: Stack, credentials_service: str, cliniko_sandbox
         run_retry_backoff_s=0.5,
         provider_backoff_base_s=0.05,
         cliniko_rate_limit_per_min=6000,
+        cliniko_totals_method="history_crawl",
     )
 
 

@@ -21,6 +21,9 @@ class Settings(CommonSettings):
     # "exclude": a did-not-arrive appointment neither makes a patient active nor counts anywhere;
     # "count": it counts like an attended one.
     did_not_arrive: Literal["exclude", "count"] = "exclude"
+    # How a first (full) run gets all-time totals: "auto" picks the cheaper in requests per org
+    # (crawl the history before the window, or one count request per active patient).
+    cliniko_totals_method: Literal["auto", "history_crawl", "per_patient_counts"] = "auto"
     # Publishes sync.requested for every Cliniko org this often; 0 turns the scheduler off.
     schedule_interval_s: float = Field(default=0, ge=0)
     # A running run without a heartbeat this long belonged to a dead worker and is resumed.

@@ -6,8 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
+import tempfile
 import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any, Protocol
 from uuid import UUID
 
@@ -168,3 +177,96 @@ def comparable(messages: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]
         }
         for pid, m in messages.items()
     }
+
+
+# ---- a cliniko-sync worker as a real process -------------------------------------------------------
+@dataclass
+class Worker:
+    """A cliniko-sync subprocess on a broker and a database of its own (a second process in the
+    session broker's consumer group would take other tests' requests), using the session's
+    credentials service and Cliniko sandbox. Quacks like `Stack` for the helpers above."""
+
+    urls: dict[str, str]
+    kafka_bootstrap: str
+    env: dict[str, str]
+    admin_token: str
+    logs: Path
+    procs: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def admin_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.admin_token}"}
+
+    def start(self, name: str) -> subprocess.Popen[bytes]:
+        """Start a worker process and wait until it is ready."""
+        from practice_sync_common.embedded.procs import spawn, stop
+
+        log = self.logs / f"{name}.log"
+        proc = spawn([sys.executable, "-m", "practice_sync_cliniko_sync"], env=self.env, log=log)
+        self.procs.append(proc)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise AssertionError(f"cliniko-sync exited with {proc.returncode}: {log.read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{self.urls['cliniko-sync']}/readyz", timeout=2).status_code == 200:
+                    return proc
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.2)
+        stop(proc)
+        raise AssertionError(f"cliniko-sync not ready in 60 s: {log.read_text()[-3000:]}")
+
+
+async def _fresh_database(url: str) -> str:
+    from sqlalchemy import make_url, text
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    name = f"worker_{uuid.uuid4().hex[:10]}"
+    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
+    async with engine.connect() as conn:
+        await conn.execute(text(f'CREATE DATABASE "{name}"'))
+    await engine.dispose()
+    return make_url(url).set(database=name).render_as_string(hide_password=False)
+
+
+@asynccontextmanager
+async def worker_process(
+    stack: Stack, database_url: str, admin_token: str, service_token: str, **env: str
+) -> AsyncIterator[Worker]:
+    """A Worker (not started) with `env` as extra settings; every process it started is stopped after."""
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+    from practice_sync_common.embedded.procs import free_port, stop
+
+    logs = Path(tempfile.mkdtemp(prefix="ps-worker-"))
+    broker = EmbeddedBroker(free_port(), log=logs / "broker.log")
+    await asyncio.to_thread(broker.start)
+    port = free_port()
+    worker = Worker(
+        urls={**stack.urls, "cliniko-sync": f"http://127.0.0.1:{port}"},
+        kafka_bootstrap=broker.bootstrap,
+        env={
+            **os.environ,
+            "DATABASE_URL": await _fresh_database(database_url),
+            "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
+            "HTTP_PORT": str(port),
+            "CREDENTIALS_URL": stack.urls["credentials"],
+            "PRACTICE_SYNC_ADMIN_TOKEN": admin_token,
+            "PRACTICE_SYNC_SERVICE_TOKEN": service_token,
+            "LOG_LEVEL": "INFO",
+            **env,
+        },
+        admin_token=admin_token,
+        logs=logs,
+    )
+    try:
+        yield worker
+    finally:
+        for proc in worker.procs:
+            stop(proc)
+        await asyncio.to_thread(broker.stop)
+
+
+async def requests_served(stack: Stack, key: str) -> int:
+    """What the sandbox has served this account so far."""
+    async with httpx.AsyncClient(base_url=f"{stack.urls['cliniko-sandbox']}/_sandbox", timeout=30) as c:
+        return int((await c.get("/stats")).json()["accounts"].get(key, {}).get("requests", 0))

@@ -15,7 +15,9 @@ from practice_sync_cliniko_sync.repository.tables import (
     MIRROR,
     attendees,
     group_appointments,
+    history_scope,
     individual_appointments,
+    patient_bases,
     patients,
     sync_state,
 )
@@ -105,7 +107,11 @@ async def visits_from(session: AsyncSession, org_id: str, start: datetime) -> li
     ]
 
 
-async def totals(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) -> dict[str, int]:
+async def totals(
+    session: AsyncSession, org_id: str, patient_ids: Iterable[str], individual_from: datetime | None = None
+) -> dict[str, int]:
+    """Counting appointments per patient in the mirror: classes all, individual ones from
+    `individual_from` on (an org counted per patient: older ones are in its patients' bases)."""
     ids = list(patient_ids)
     if not ids:
         return {}
@@ -113,6 +119,8 @@ async def totals(session: AsyncSession, org_id: str, patient_ids: Iterable[str])
     q_ind = select(ind.c.patient_id, ind.c.id).where(
         ind.c.org_id == org_id, ind.c.counts, ind.c.patient_id.in_(ids)
     )
+    if individual_from is not None:
+        q_ind = q_ind.where(ind.c.starts_at >= individual_from)
     q_grp = (
         select(a.c.patient_id, g.c.id)
         .select_from(a.join(g, and_(g.c.org_id == a.c.org_id, g.c.id == a.c.group_id)))
@@ -138,21 +146,6 @@ async def patient_infos(session: AsyncSession, org_id: str, ids: Iterable[str]) 
     return out
 
 
-async def list_sizes(session: AsyncSession, org_id: str, window_start: datetime) -> dict[str, int]:
-    """Mirror sizes (every state) the choice of method weighs: whole lists, and individual
-    appointments from the window's start onwards."""
-    ind = individual_appointments
-    out = {}
-    for table in (individual_appointments, group_appointments, attendees):
-        n = await session.scalar(select(func.count()).select_from(table).where(table.c.org_id == org_id))
-        out[table.name] = int(n or 0)
-    n = await session.scalar(
-        select(func.count()).select_from(ind).where(ind.c.org_id == org_id, ind.c.starts_at >= window_start)
-    )
-    out["individual_from_window"] = int(n or 0)
-    return out
-
-
 async def count_at(session: AsyncSession, org_id: str, table: Table, updated_at: str) -> int:
     """How many mirrored records of `table` carry exactly this `updated_at`."""
     n = await session.scalar(
@@ -161,3 +154,65 @@ async def count_at(session: AsyncSession, org_id: str, table: Table, updated_at:
         .where(table.c.org_id == org_id, table.c.updated_at == updated_at)
     )
     return int(n or 0)
+
+
+async def history_boundary(session: AsyncSession, org_id: str) -> datetime | None:
+    """The org's boundary when its totals are counted per patient; None when the history is mirrored."""
+    value: datetime | None = await session.scalar(
+        select(history_scope.c.boundary).where(history_scope.c.org_id == org_id)
+    )
+    return value
+
+
+async def set_history_boundary(session: AsyncSession, org_id: str, boundary: datetime) -> None:
+    stmt = insert(history_scope).values(org_id=org_id, boundary=boundary)
+    await session.execute(stmt.on_conflict_do_update(index_elements=["org_id"], set_={"boundary": boundary}))
+
+
+async def bases(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) -> dict[str, int]:
+    wanted = list(patient_ids)
+    out: dict[str, int] = {}
+    b = patient_bases
+    for start in range(0, len(wanted), 5000):
+        rows = await session.execute(
+            select(b.c.patient_id, b.c.before_count).where(
+                b.c.org_id == org_id, b.c.patient_id.in_(wanted[start : start + 5000])
+            )
+        )
+        out.update({r.patient_id: int(r.before_count) for r in rows})
+    return out
+
+
+async def store_bases(session: AsyncSession, org_id: str, counts: Mapping[str, int]) -> None:
+    if not counts:
+        return
+    stmt = insert(patient_bases)
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=["org_id", "patient_id"], set_={"before_count": stmt.excluded.before_count}
+        ),
+        [{"org_id": org_id, "patient_id": p, "before_count": n} for p, n in counts.items()],
+    )
+
+
+async def drop_bases(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) -> None:
+    ids = list(set(patient_ids))
+    if ids:
+        b = patient_bases
+        await session.execute(delete(b).where(b.c.org_id == org_id, b.c.patient_id.in_(ids)))
+
+
+async def mirrored_starts(
+    session: AsyncSession, org_id: str, ids: Iterable[str]
+) -> dict[str, tuple[str, datetime]]:
+    """(patient, starts_at) of these individual appointments as the mirror has them now."""
+    wanted = list(ids)
+    if not wanted:
+        return {}
+    ind = individual_appointments
+    rows = await session.execute(
+        select(ind.c.id, ind.c.patient_id, ind.c.starts_at).where(
+            ind.c.org_id == org_id, ind.c.id.in_(wanted)
+        )
+    )
+    return {r.id: (r.patient_id, r.starts_at) for r in rows}

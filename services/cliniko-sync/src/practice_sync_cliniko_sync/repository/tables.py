@@ -6,7 +6,7 @@ the moving window from `updated_at` deltas alone, instead of re-crawling the his
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, MetaData, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table
 
 from practice_sync_common.idempotency import processed_events_table
 from practice_sync_common.sync_runs import sync_runs_table
@@ -81,4 +81,32 @@ sync_state = Table(
     Column("high_water", String(40), nullable=False),
     schema=SCHEMA,
 )
-MIRROR = (individual_appointments, group_appointments, attendees, patients, sync_state)
+# Orgs whose first run counted totals per patient instead of crawling the whole history: the mirror
+# holds individual appointments from `boundary` on (plus any older ones deltas brought), and each
+# patient's countable individual appointments before `boundary` are a base asked from Cliniko.
+history_scope = Table(
+    "history_scope",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("boundary", DateTime(timezone=True), nullable=False),
+    schema=SCHEMA,
+)
+# A patient's countable individual appointments starting before the org's boundary (Cliniko's
+# `total_entries`). Dropped when a delta may have changed that number; asked again when needed.
+patient_bases = Table(
+    "patient_bases",
+    metadata,
+    Column("org_id", String(128), primary_key=True),
+    Column("patient_id", ID, primary_key=True),
+    Column("before_count", Integer, nullable=False),
+    schema=SCHEMA,
+)
+MIRROR = (
+    individual_appointments,
+    group_appointments,
+    attendees,
+    patients,
+    sync_state,
+    history_scope,
+    patient_bases,
+)

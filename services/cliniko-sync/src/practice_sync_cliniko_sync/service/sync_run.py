@@ -12,7 +12,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
@@ -57,20 +57,39 @@ class Phase:
     row: RowFn
     star_filters: tuple[str, ...]
     full: bool  # crawled on a full run (patients are fetched by id instead)
+    # Individual appointments on a full run: "window" from the split on, then "history" before it
+    # (only when the run chose to crawl the history). Incremental runs read one delta per list.
+    part: str = "all"
 
 
+_INDIVIDUAL_STARS = ("cancelled_at:*", "archived_at:*")
 PHASES = (
     Phase(
         "individual_appointments",
         individual_appointments,
         to_rows.individual_row,
-        ("cancelled_at:*", "archived_at:*"),
+        _INDIVIDUAL_STARS,
         True,
+        "window",
     ),
     Phase("group_appointments", group_appointments, to_rows.group_row, ("archived_at:*",), True),
     Phase("attendees", attendees, to_rows.attendee_row, ("cancelled_at:*", "archived_at:*"), True),
+    Phase(
+        "individual_appointments",
+        individual_appointments,
+        to_rows.individual_row,
+        _INDIVIDUAL_STARS,
+        True,
+        "history",
+    ),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
+COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them all the same)
+
+
+def cliniko_time(value: datetime) -> str:
+    """A filter value in Cliniko's UTC form, whole seconds."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CredentialsMissing(Exception):
@@ -132,16 +151,26 @@ class RunExecutor:
         if self.run.checkpoint:
             return dict(self.run.checkpoint)
         org = self.run.org_id
+        now = self.d.now()
+        window_start = Window(now, self.d.settings.active_window_days).start
         async with unit_of_work(self.d.sessions) as s:
             waters = await mirror.high_waters(s, org)
-            full = self.run.mode == "full" or "individual_appointments" not in waters
+            boundary = await mirror.history_boundary(s, org)
+            # A window widened past an org's boundary needs history the mirror never had.
+            widened = boundary is not None and window_start < boundary
+            full = self.run.mode == "full" or "individual_appointments" not in waters or widened
             if full:
                 await mirror.wipe(s, org)
-                waters = {}
+                waters, boundary = {}, None
             tables = {p.resource: p.table for p in PHASES}
             cp: dict[str, Any] = {
                 "kind": "full" if full else "incremental",
-                "now": self.d.now().isoformat(),
+                "now": now.isoformat(),
+                # Full runs crawl individual appointments from `split` (the window's start, whole
+                # seconds down) first; `boundary` is set when totals are counted per patient.
+                "split": cliniko_time(window_start) if full else None,
+                "boundary": boundary.isoformat() if boundary else None,
+                "method": None if full else "incremental_deltas",
                 "phase": 0,
                 "next": None,
                 "waters": waters,
@@ -159,6 +188,10 @@ class RunExecutor:
         filters = list(phase.star_filters)
         per_page = self.d.settings.cliniko_per_page
         if cp["kind"] == "full":
+            if phase.part == "window":
+                filters.append(f"starts_at:>={cp['split']}")
+            elif phase.part == "history":
+                filters.append(f"starts_at:<{cp['split']}")
             return list_url(api_url, phase.resource, filters, per_page)
         water = cp["waters"].get(phase.resource)
         # Inclusive with the mark, so a change in the same second as the last one seen is not lost;
@@ -186,15 +219,49 @@ class RunExecutor:
         water = cp["waters"][phase.resource]
         on_mark = await mirror.count_at(s, self.run.org_id, phase.table, water)
         url = list_url(api_url, phase.resource, [f"updated_at:>={water}", *phase.star_filters], 1)
-        at_least = 0
+        at_least = await self._total(url)
+        cp["checked"].append(phase.resource)
+        return at_least - int(cp["gt_total"].get(phase.resource, 0)) > on_mark
+
+    async def _total(self, url: str) -> int:
+        """`total_entries` of a one-record page: Cliniko's cheap count."""
+        assert self.client is not None
+        total = 0
         async with aclosing(pages_from(self.client, url, ahead=0)) as one:
             async for body, _ in one:
-                at_least = int(body.get("total_entries") or 0)
+                total = int(body.get("total_entries") or 0)
                 break
         self.progress.pages += 1
         self._sync_stats()
-        cp["checked"].append(phase.resource)
-        return at_least - int(cp["gt_total"].get(phase.resource, 0)) > on_mark
+        return total
+
+    async def _choose(self, cp: dict[str, Any], api_url: str) -> None:
+        """Full run, window and classes mirrored: crawl the older history, or count per patient?
+
+        Costs in requests: the history's pages (one count request tells how many), against one
+        request per patient active in the window. Either gives the same totals.
+        """
+        per_page = self.d.settings.cliniko_per_page
+        before = list_url(
+            api_url, "individual_appointments", [f"starts_at:<{cp['split']}", *_INDIVIDUAL_STARS], 1
+        )
+        crawl = -(-(await self._total(before)) // per_page)
+        window = Window(datetime.fromisoformat(cp["now"]), self.d.settings.active_window_days)
+        async with unit_of_work(self.d.sessions) as s:
+            visits = await mirror.visits_from(s, self.run.org_id, window.start)
+        per_patient = len({v.patient_id for v in visits if window.is_recent(v.starts_at)})
+        forced = self.d.settings.cliniko_totals_method
+        if forced != "auto":
+            cp["method"] = forced
+        else:
+            cp["method"] = "per_patient_counts" if per_patient < crawl else "history_crawl"
+        cp["method_costs"] = {"history_crawl": crawl, "per_patient_counts": per_patient}
+        async with unit_of_work(self.d.sessions) as s:
+            if cp["method"] == "per_patient_counts":
+                split = datetime.fromisoformat(cp["split"].replace("Z", "+00:00"))
+                await mirror.set_history_boundary(s, self.run.org_id, split)
+                cp["boundary"] = split.isoformat()
+            await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _crawl(self, cp: dict[str, Any], api_url: str) -> None:
         assert self.client is not None
@@ -203,6 +270,12 @@ class RunExecutor:
             if cp["kind"] == "full" and not phase.full:
                 cp.update(phase=cp["phase"] + 1, next=None)
                 continue
+            if phase.part == "history":
+                if cp["kind"] == "full" and cp.get("method") is None:
+                    await self._choose(cp, api_url)
+                if cp["kind"] != "full" or cp["method"] != "history_crawl":
+                    cp.update(phase=cp["phase"] + 1, next=None)
+                    continue
             if cp["kind"] == "incremental" and phase.resource not in cp["waters"]:
                 cp.update(phase=cp["phase"] + 1, next=None)
                 continue
@@ -238,6 +311,12 @@ class RunExecutor:
             self._sync_stats()
             strict = cp["kind"] == "incremental" and self._strict(cp, phase)
             async with unit_of_work(self.d.sessions) as s:
+                if (
+                    cp["kind"] == "incremental"
+                    and cp.get("boundary")
+                    and phase.table is individual_appointments
+                ):
+                    await self._drop_stale_bases(s, cp, batch)
                 await mirror.upsert(s, phase.table, batch)
                 if next_url is not None:
                     cp["next"] = next_url
@@ -247,6 +326,27 @@ class RunExecutor:
                     cp.update(phase=cp["phase"] + 1, next=None)
                     await self._phase_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+
+    async def _drop_stale_bases(
+        self, s: AsyncSession, cp: dict[str, Any], batch: list[dict[str, Any]]
+    ) -> None:
+        """Drop the bases a delta may have changed (asked again if the patient is active).
+
+        A base counts appointments before the boundary as they were when asked. A changed one that
+        starts (or started) before it, or one the mirror never had (it may have moved across the
+        boundary), can change that number; new bookings land here too, at one count each.
+        """
+        org = self.run.org_id
+        boundary = datetime.fromisoformat(cp["boundary"])
+        old = await mirror.mirrored_starts(s, org, [r["id"] for r in batch])
+        stale = set()
+        for r in batch:
+            was = old.get(r["id"])
+            if was is None or r["starts_at"] < boundary:
+                stale.add(r["patient_id"])
+            if was is not None and was[1] < boundary:
+                stale.add(was[0])
+        await mirror.drop_bases(s, org, stale)
 
     async def _phase_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
         org = self.run.org_id
@@ -272,8 +372,16 @@ class RunExecutor:
         async with unit_of_work(self.d.sessions) as s:
             infos = await mirror.patient_infos(s, org, candidates)
             active = compute_active(visits, {}, infos, window)
-            counts = await mirror.totals(s, org, [r.patient_id for r in active])
-            sizes = await mirror.list_sizes(s, org, window.start)
+            ids = [r.patient_id for r in active]
+            boundary = datetime.fromisoformat(cp["boundary"]) if cp.get("boundary") else None
+            counts = await mirror.totals(s, org, ids, individual_from=boundary)
+            known = await mirror.bases(s, org, ids) if boundary else {}
+        if boundary is not None:
+            self.progress.phase = "counts"
+            missing = [p for p in ids if p not in known]
+            known |= await self._count_before(missing, boundary, api_url)
+            cp["counted"] = len(missing)
+            counts = {p: counts.get(p, 0) + known[p] for p in ids}
         active = compute_active(visits, counts, infos, window)
         self.progress.phase = "publish"
         await self._publish(active, infos)
@@ -282,29 +390,33 @@ class RunExecutor:
             "window_now": cp["now"],
             "window_days": window.days,
             "kind": cp["kind"],
-            **self._method(cp, sizes, len(active)),
+            "method": cp["method"],
+            "method_costs": cp.get("method_costs", {}),
+            "count_requests": cp.get("counted", 0),
         }
 
-    def _method(self, cp: dict[str, Any], sizes: dict[str, int], active: int) -> dict[str, Any]:
-        """How totals were obtained, with what each way costs for this org's data (in requests).
+    async def _count_before(self, ids: list[str], boundary: datetime, api_url: str) -> dict[str, int]:
+        """Each patient's countable individual appointments before the boundary, one request each
+        (default scope: cancelled and archived excluded), stored as bases as they come in."""
+        filters = [f"starts_at:<{cliniko_time(boundary)}"]
+        if self.d.settings.did_not_arrive == "exclude":
+            filters.append("did_not_arrive:!=true")
+        api = api_url
+        gate = asyncio.Semaphore(COUNT_CONCURRENCY)
 
-        A full run crawls the whole history: the totals, and every later incremental run, come from
-        the mirror it builds. Counting per patient instead would cost the window's pages plus one
-        request per active patient for the first run, and leave no mirror to keep totals from deltas.
-        The figures are recorded so a run shows when the per-patient way would have been cheaper.
-        """
-        per = self.d.settings.cliniko_per_page
+        async def one(patient: str) -> tuple[str, int]:
+            async with gate:
+                url = list_url(api, "individual_appointments", [f"patient_id:={patient}", *filters], 1)
+                return patient, await self._total(url)
 
-        def pages(n: int) -> int:
-            return -(-n // per)
-
-        both = pages(sizes["group_appointments"]) + pages(sizes["attendees"]) + pages(active)
-        costs = {
-            "history_crawl": pages(sizes["individual_appointments"]) + both,
-            "per_patient_counts": pages(sizes["individual_from_window"]) + active + both,
-        }
-        method = "history_crawl" if cp["kind"] == "full" else "incremental_deltas"
-        return {"method": method, "method_costs": costs}
+        out: dict[str, int] = {}
+        for start in range(0, len(ids), 50):
+            got = dict(await asyncio.gather(*(one(p) for p in ids[start : start + 50])))
+            async with unit_of_work(self.d.sessions) as s:
+                await mirror.store_bases(s, self.run.org_id, got)
+                await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
+            out |= got
+        return out
 
     async def _fetch_patients(self, ids: list[str], api_url: str) -> None:
         assert self.client is not None
