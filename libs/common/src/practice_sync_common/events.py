@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from practice_sync_common import topics
+from practice_sync_common.ids import uuid4
 
 Provider = Literal["clio", "cliniko"]
 ALL_ORGS = "*"

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func
+from sqlalchemy import Column, DateTime, MetaData, String, Table, func, text
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -40,16 +40,19 @@ async def claim_event(session: AsyncSession, table: Table, consumer: str, event_
 async def claim_events(
     session: AsyncSession, table: Table, consumer: str, event_ids: list[UUID]
 ) -> set[UUID]:
-    """The ids of `event_ids` this consumer sees for the first time, claimed in one statement."""
+    """The ids of `event_ids` this consumer sees for the first time, claimed in one statement.
+
+    Over an array parameter, so the statement is the same (prepared once) whatever the batch size.
+    """
     if not event_ids:
         return set()
-    stmt = (
-        insert(table)
-        .values([{"consumer": consumer, "event_id": i} for i in dict.fromkeys(event_ids)])
-        .on_conflict_do_nothing()
-        .returning(table.c.event_id)
+    stmt = text(
+        f"INSERT INTO {table.fullname} (consumer, event_id) "  # noqa: S608 - a table's own name
+        "SELECT :consumer, e FROM unnest(CAST(:ids AS uuid[])) AS e "
+        "ON CONFLICT DO NOTHING RETURNING event_id"
     )
-    return {row[0] for row in (await session.execute(stmt)).all()}
+    result = await session.execute(stmt, {"consumer": consumer, "ids": list(dict.fromkeys(event_ids))})
+    return {row[0] for row in result.all()}
 
 
 def create_processed_events(schema: str) -> None:

@@ -11,9 +11,10 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import text
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from practice_sync_common.idempotency import claim_events, processed_events_table
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
 from practice_sync_projector.repository.scoped import enter_org, lock_orgs, scoped_transaction
@@ -23,6 +24,7 @@ from practice_sync_projector.service.snapshot_events import Patient, SnapshotEve
 
 CONSUMER = "projector.active_patients"
 log = get_logger(__name__)
+_processed = processed_events_table(MetaData(), "projector")
 
 
 @dataclass
@@ -32,21 +34,6 @@ class BatchOutcome:
     rows: int = 0
     contacts_created: int = 0
     completes: list[tuple[str, uuid.UUID, repo.CompleteOutcome]] = field(default_factory=list)
-
-
-async def claim_events(session: AsyncSession, ids: list[uuid.UUID]) -> set[uuid.UUID]:
-    result = await session.execute(
-        text(
-            """
-            INSERT INTO projector.processed_events (consumer, event_id)
-            SELECT :consumer, e FROM unnest(CAST(:ids AS uuid[])) AS e
-            ON CONFLICT DO NOTHING
-            RETURNING event_id
-            """
-        ),
-        {"consumer": CONSUMER, "ids": ids},
-    )
-    return {row[0] for row in result.all()}
 
 
 class SnapshotProjector:
@@ -71,7 +58,7 @@ class SnapshotProjector:
             return outcome
         async with scoped_transaction(self.sessions) as session:
             await lock_orgs(session, [ev["org_id"] for ev in unique.values()])
-            fresh = await claim_events(session, list(unique))
+            fresh = await claim_events(session, _processed, CONSUMER, list(unique))
             outcome.duplicates += len(unique) - len(fresh)
             per_org: dict[str, list[SnapshotEvent]] = defaultdict(list)
             for ev in unique.values():

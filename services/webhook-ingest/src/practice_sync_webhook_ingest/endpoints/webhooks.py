@@ -16,7 +16,6 @@ import hmac
 import json
 import re
 import time
-import uuid
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,6 +24,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from practice_sync_common.app_factory import error_body
+from practice_sync_common.ids import uuid4
 from practice_sync_common.logging import get_logger
 from practice_sync_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from practice_sync_webhook_ingest.service.metrics import DELIVERIES
@@ -82,7 +82,7 @@ def envelope_bytes(org: str, body: bytes, payload: dict[str, Any]) -> bytes:
     meta = meta if isinstance(meta, dict) else {}
     now = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     head = (
-        f'{{"id":"{uuid.uuid4()}","type":"webhook.received","schema_version":1,'
+        f'{{"id":"{uuid4()}","type":"webhook.received","schema_version":1,'
         f'"source":"webhook-ingest","org_id":{json.dumps(org)},"occurred_at":"{now}",'
         f'"correlation_id":null,"data":{{"provider":"clio",'
         f'"webhook_id":{_json_text(meta.get("webhook_id"))},"event":{_json_text(meta.get("event"))},'
