@@ -14,6 +14,7 @@ from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_cliniko_sync.tasks.consumer import subscribe
 from practice_sync_cliniko_sync.tasks.scheduler import Scheduler
 from practice_sync_cliniko_sync.tasks.worker import Worker
+from practice_sync_common.batch_publisher import KeyedBatchPublisher
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_common.sync_runs import SyncRunRepository, sync_admin_router
 
@@ -27,12 +28,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     runs = SyncRunRepository(sync_runs)
     clock = Clock()
-    deps = Deps(settings, runtime.sessions, runtime.require_broker(), runs, Budgets(settings), clock.now)
+    snapshots_out = KeyedBatchPublisher(settings, "snapshots")
+    deps = Deps(
+        settings,
+        runtime.sessions,
+        runtime.require_broker(),
+        runs,
+        Budgets(settings),
+        clock.now,
+        snapshots_out,
+    )
     worker = Worker(deps)
     scheduler = Scheduler(deps)
     subscribe(runtime.require_broker(), deps, worker)
-    runtime.startup += [worker.start, scheduler.start]
-    runtime.shutdown += [scheduler.stop, worker.stop]
+    runtime.startup += [snapshots_out.start, worker.start, scheduler.start]
+    runtime.shutdown += [scheduler.stop, worker.stop, snapshots_out.stop]
     app = runtime.app(
         routers=[sync_admin_router(provider="cliniko", repository=runs, source=SOURCE)],
         description="Cliniko active-patient computation",

@@ -33,7 +33,7 @@ from practice_sync_cliniko_sync.service import rows as to_rows
 from practice_sync_cliniko_sync.service.cliniko_api import Budgets, Page, list_url, make_client, pages_from
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
-from practice_sync_common.broker import publish
+from practice_sync_common.batch_publisher import KeyedBatchPublisher
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import (
@@ -104,6 +104,7 @@ class Deps:
     runs: SyncRunRepository
     budgets: Budgets
     now: Callable[[], datetime]
+    snapshots_out: KeyedBatchPublisher  # active_patients.computed, as whole record batches
 
 
 async def fetch_credentials(settings: Settings, org_id: str) -> tuple[str, str]:
@@ -436,35 +437,29 @@ class RunExecutor:
                 await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
 
     async def _publish(self, active: list[ActiveRow], infos: dict[str, Any]) -> None:
+        """The snapshot's messages, then (once all are acknowledged) its snapshot_complete."""
         org, run_id = self.run.org_id, self.run.run_id
-        events = [
-            envelope(
+
+        def wire(message: ActivePatient | SnapshotComplete) -> bytes:
+            event = envelope(
                 topics.ACTIVE_PATIENTS_COMPUTED,
                 SOURCE,
                 org,
-                ActivePatientsComputed(message=_message(run_id, r, infos[r.patient_id])),
+                ActivePatientsComputed(message=message),
                 correlation_id=run_id,
             )
-            for r in active
-        ]
-        for start in range(0, len(events), 500):
-            await asyncio.gather(
-                *(
-                    publish(self.d.broker, topics.ACTIVE_PATIENTS_COMPUTED, e)
-                    for e in events[start : start + 500]
-                )
-            )
-        done = SnapshotComplete(run_id=run_id, count=len(active))
-        await publish(
-            self.d.broker,
-            topics.ACTIVE_PATIENTS_COMPUTED,
-            envelope(
+            return event.model_dump_json().encode()
+
+        out, key = self.d.snapshots_out, org.encode()
+        for start in range(0, len(active), 1000):
+            rows = active[start : start + 1000]
+            await out.publish(
                 topics.ACTIVE_PATIENTS_COMPUTED,
-                SOURCE,
-                org,
-                ActivePatientsComputed(message=done),
-                correlation_id=run_id,
-            ),
+                key,
+                (wire(_message(run_id, r, infos[r.patient_id])) for r in rows),
+            )
+        await out.publish(
+            topics.ACTIVE_PATIENTS_COMPUTED, key, [wire(SnapshotComplete(run_id=run_id, count=len(active)))]
         )
 
 
