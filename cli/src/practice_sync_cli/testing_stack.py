@@ -72,21 +72,10 @@ def start_service(stack: Stack, name: str, port: int | None = None, **overrides:
 def _fresh_database(database_url: str) -> str:
     """A database of the stack's own, so other tests' rows (sealed with other key rings) are not in it."""
     import asyncio
-    import uuid
 
-    from sqlalchemy import make_url, text
-    from sqlalchemy.ext.asyncio import create_async_engine
+    from practice_sync_common.testing.databases import create_database
 
-    name = f"stack_{uuid.uuid4().hex[:10]}"
-
-    async def create() -> None:
-        engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-        async with engine.connect() as conn:
-            await conn.execute(text(f'CREATE DATABASE "{name}"'))
-        await engine.dispose()
-
-    asyncio.run(create())
-    return make_url(database_url).set(database=name).render_as_string(hide_password=False)
+    return asyncio.run(create_database(database_url, "stack"))
 
 
 @pytest.fixture(scope="session")

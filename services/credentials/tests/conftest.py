@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import uuid
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
-from sqlalchemy import make_url, text
-from sqlalchemy.ext.asyncio import create_async_engine
 
+from practice_sync_common.testing.databases import create_database
 from practice_sync_credentials.service.context import Services
 from practice_sync_credentials.testing import CALLBACK, DEMO_KEY, OTHER_KEY, make_settings, running
 from practice_sync_sandbox._kit.runner import ServerThread
@@ -53,22 +51,13 @@ def services(app: tuple[httpx.AsyncClient, Services]) -> Services:
     return app[1]
 
 
-async def _create_database(database_url: str) -> str:
-    name = f"cred_{uuid.uuid4().hex[:12]}"
-    engine = create_async_engine(database_url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return make_url(database_url).set(database=name).render_as_string(hide_password=False)
-
-
 @pytest.fixture
 async def fresh_database(database_url: str) -> str:
     """A database of its own, for tests that change every row (rotation) or need an empty one."""
-    return await _create_database(database_url)
+    return await create_database(database_url, "cred")
 
 
 @pytest.fixture(scope="module")
 def fresh_database_module(database_url: str) -> str:
     # Sync on purpose: the app using it runs on a server thread's own event loop.
-    return asyncio.run(_create_database(database_url))
+    return asyncio.run(create_database(database_url, "cred"))

@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -217,18 +216,6 @@ class Worker:
         raise AssertionError(f"cliniko-sync not ready in 60 s: {log.read_text()[-3000:]}")
 
 
-async def _fresh_database(url: str) -> str:
-    from sqlalchemy import make_url, text
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    name = f"worker_{uuid.uuid4().hex[:10]}"
-    engine = create_async_engine(url, isolation_level="AUTOCOMMIT")
-    async with engine.connect() as conn:
-        await conn.execute(text(f'CREATE DATABASE "{name}"'))
-    await engine.dispose()
-    return make_url(url).set(database=name).render_as_string(hide_password=False)
-
-
 @asynccontextmanager
 async def worker_process(
     stack: Stack, database_url: str, admin_token: str, service_token: str, **env: str
@@ -236,6 +223,7 @@ async def worker_process(
     """A Worker (not started) with `env` as extra settings; every process it started is stopped after."""
     from practice_sync_common.embedded.kafka import EmbeddedBroker
     from practice_sync_common.embedded.procs import free_port, stop
+    from practice_sync_common.testing.databases import create_database
 
     logs = Path(tempfile.mkdtemp(prefix="ps-worker-"))
     broker = EmbeddedBroker(free_port(), log=logs / "broker.log")
@@ -246,7 +234,7 @@ async def worker_process(
         kafka_bootstrap=broker.bootstrap,
         env={
             **os.environ,
-            "DATABASE_URL": await _fresh_database(database_url),
+            "DATABASE_URL": await create_database(database_url, "worker"),
             "KAFKA_BOOTSTRAP_SERVERS": broker.bootstrap,
             "HTTP_PORT": str(port),
             "CREDENTIALS_URL": stack.urls["credentials"],

@@ -22,6 +22,7 @@ from practice_sync_projector.settings import Settings
 log = get_logger(__name__)
 SNAPSHOT_GROUP = "projector.active_patients"
 CONTACTS_GROUP = "projector.contacts"
+BATCH_POLL_MS = 20  # how long a batch poll waits for records, and FastStream's pause after an empty one
 
 
 async def _raw_values(msg: StreamMessage[Any]) -> Any:
@@ -36,6 +37,7 @@ def register(
         topics.ACTIVE_PATIENTS_COMPUTED,
         batch=True,
         max_records=settings.projector_batch_max_records,
+        batch_timeout_ms=BATCH_POLL_MS,
         decoder=_raw_values,
         **{
             **consumer_options(settings, SNAPSHOT_GROUP),
@@ -65,6 +67,9 @@ def register(
         topics.CONTACT_SYNCED,
         batch=True,
         max_records=settings.projector_batch_max_records,
+        # FastStream sleeps this long after an empty poll (200 ms by default): on the webhook path
+        # that sleep was the largest part of a change's way to its row (bench/contact_latency.py).
+        batch_timeout_ms=BATCH_POLL_MS,
         decoder=_raw_values,
         **consumer_options(settings, CONTACTS_GROUP),
     )
