@@ -201,3 +201,44 @@ async def test_broker_down_answers_503_then_the_retry_is_delivered(
             assert event["data"]["payload"]["data"]["id"] == 77
     finally:
         await forwarder.stop()
+
+
+@pytest.mark.slow
+async def test_broker_lost_after_start_answers_503_within_the_publish_timeout(
+    stack: Stack, credentials_service: str
+) -> None:
+    """The producer's own deadline bounds a delivery when the broker goes away mid-life."""
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+
+    broker = EmbeddedBroker(free_port())
+    await asyncio.to_thread(broker.start)
+    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
+    try:
+        url = start_service(
+            stack, "webhook-ingest", kafka_bootstrap_servers=broker.bootstrap, publish_timeout_s=1.5
+        )
+        if main_url is not None:
+            stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+        org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
+        await store_secret(stack, org, "9", secret)
+        body = delivery(78, 9, "created")
+        headers = {"X-Hook-Signature": sign(secret, body)}
+        assert (await post(url, org, body, headers)).status_code == 200
+
+        await asyncio.to_thread(broker.stop)
+        started = asyncio.get_running_loop().time()
+        lost = await post(url, org, body, headers)
+        waited = asyncio.get_running_loop().time() - started
+        assert lost.status_code == 503, lost.text
+        assert waited < 1.5 + 2.0  # the publish timeout, not aiokafka's 40 s default
+
+        await asyncio.to_thread(broker.start)  # back on the same address: the retry goes through
+        retried: Any = None
+        for _ in range(30):
+            retried = await post(url, org, body, headers)
+            if retried.status_code == 200:
+                break
+            await asyncio.sleep(0.5)
+        assert retried.status_code == 200, retried.text
+    finally:
+        await asyncio.to_thread(broker.stop)
