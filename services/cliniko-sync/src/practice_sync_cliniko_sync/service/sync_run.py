@@ -63,25 +63,24 @@ class Phase:
 
 
 _INDIVIDUAL_STARS = ("cancelled_at:*", "archived_at:*")
-PHASES = (
-    Phase(
+
+
+def _individual(part: str) -> Phase:
+    return Phase(
         "individual_appointments",
         individual_appointments,
         to_rows.individual_row,
         _INDIVIDUAL_STARS,
         True,
-        "window",
-    ),
+        part,
+    )
+
+
+PHASES = (
+    _individual("window"),
     Phase("group_appointments", group_appointments, to_rows.group_row, ("archived_at:*",), True),
     Phase("attendees", attendees, to_rows.attendee_row, ("cancelled_at:*", "archived_at:*"), True),
-    Phase(
-        "individual_appointments",
-        individual_appointments,
-        to_rows.individual_row,
-        _INDIVIDUAL_STARS,
-        True,
-        "history",
-    ),
+    _individual("history"),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
 COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them all the same)
