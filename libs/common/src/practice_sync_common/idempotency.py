@@ -1,17 +1,26 @@
 """Idempotent consumers: an event id is recorded in the same transaction as its effects.
 
 If the transaction commits, the id is there and a redelivery is skipped; if it rolls back, neither the
-effects nor the id remain, so the retry does the work once.
+effects nor the id remain, so the retry does the work once. Claims older than the retention
+(`CLAIMS_RETENTION_H`, a week by default: longer than a redelivery can come, which is bounded by
+the topic's retention) are pruned by `ClaimsPruner`, which every consuming service runs.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 from sqlalchemy import Column, DateTime, MetaData, String, Table, func, text
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from practice_sync_common.logging import get_logger
+
+log = get_logger(__name__)
 
 
 def processed_events_table(metadata: MetaData, schema: str) -> Table:
@@ -66,3 +75,63 @@ def create_processed_events(schema: str) -> None:
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
         schema=schema,
     )
+
+
+async def prune_claims(session: AsyncSession, table: Table, older_than: datetime, limit: int = 10_000) -> int:
+    """Delete at most `limit` claims made before `older_than`; returns how many went."""
+    name = table.fullname
+    result = await session.execute(
+        text(
+            f"DELETE FROM {name} WHERE ctid IN "  # noqa: S608 - a table's own name
+            f"(SELECT ctid FROM {name} WHERE processed_at < :cut LIMIT :limit)"
+        ),
+        {"cut": older_than, "limit": limit},
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class ClaimsPruner:
+    """Prunes a consumer's claims past the retention, now and then, in bounded transactions."""
+
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        table: Table,
+        retention: timedelta,
+        interval_s: float,
+        limit: int = 10_000,
+    ) -> None:
+        self.sessions, self.table, self.retention = sessions, table, retention
+        self.interval_s, self.limit = interval_s, limit
+        self._task: asyncio.Task[None] | None = None
+
+    async def prune_once(self) -> int:
+        cut = datetime.now(UTC) - self.retention
+        total = 0
+        while True:
+            async with self.sessions() as session, session.begin():
+                gone = await prune_claims(session, self.table, cut, self.limit)
+            total += gone
+            if gone < self.limit:
+                return total
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                gone = await self.prune_once()
+                if gone:
+                    log.info("old claims pruned", table=self.table.fullname, rows=gone)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the next round tries again; consuming goes on meanwhile
+                log.warning("claims prune failed", table=self.table.fullname, error=type(exc).__name__)
+            await asyncio.sleep(self.interval_s)

@@ -6,16 +6,19 @@ Services configure this; they do not re-implement startup, shutdown or readiness
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from datetime import timedelta
 from pathlib import Path
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from faststream.kafka import KafkaBroker
+from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from practice_sync_common.app_factory import Hook, create_service_app
 from practice_sync_common.broker import make_broker
 from practice_sync_common.db import make_engine, make_sessionmaker
+from practice_sync_common.idempotency import ClaimsPruner, processed_events_table
 from practice_sync_common.logging import configure_logging
 from practice_sync_common.migrations import upgrade_to_head
 from practice_sync_common.settings import CommonSettings
@@ -40,6 +43,16 @@ class ServiceRuntime:
         self.broker: KafkaBroker | None = make_broker(settings) if with_broker else None
         self.startup: list[Hook] = []
         self.shutdown: list[Hook] = []
+        # A service with a broker consumes, and every consumer keeps its claims in its schema's
+        # processed_events table: prune them past the retention.
+        self.pruner: ClaimsPruner | None = None
+        if with_broker and settings.claims_retention_h > 0:
+            self.pruner = ClaimsPruner(
+                self.sessions,
+                processed_events_table(MetaData(), schema),
+                timedelta(hours=settings.claims_retention_h),
+                settings.claims_prune_interval_s,
+            )
 
     async def migrate(self) -> None:
         await upgrade_to_head(self.settings.database_url, self.versions_dir, self.schema)
@@ -57,6 +70,9 @@ class ServiceRuntime:
             shutdown.append(self.broker.stop)
         startup.extend(self.startup)
         shutdown.extend(self.shutdown)
+        if self.pruner is not None:
+            startup.append(self.pruner.start)
+            shutdown.insert(0, self.pruner.stop)
         app = create_service_app(
             name=self.name,
             settings=self.settings,

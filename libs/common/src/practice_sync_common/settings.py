@@ -30,6 +30,9 @@ class CommonSettings(BaseSettings):
     # change → contact.synced time at ~230 ms, against ~85 ms with the short wait on that hop alone.
     kafka_fetch_max_wait_ms: int = Field(default=500, ge=1, le=5000)
     kafka_live_fetch_max_wait_ms: int = Field(default=20, ge=1, le=5000)
+    # Processed-event claims older than this are pruned (0 keeps them forever); see idempotency.py.
+    claims_retention_h: float = Field(default=168, ge=0)
+    claims_prune_interval_s: float = Field(default=3600, gt=0)
     consumer_max_retries: int = Field(default=3, ge=0, le=20)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
     admin_token: SecretStr = Field(default=SecretStr("dev-admin-token"), alias="PRACTICE_SYNC_ADMIN_TOKEN")
