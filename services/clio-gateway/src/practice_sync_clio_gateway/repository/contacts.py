@@ -25,28 +25,6 @@ async def change_kind(
     return None if etag is not None and row.etag == etag else "updated"
 
 
-async def record_versions(
-    session: AsyncSession, org: str, versions: list[tuple[int, str | None, datetime | None]]
-) -> None:
-    if not versions:
-        return
-    t = contact_versions
-    stmt = insert(t)
-    # One cached statement run with a list of parameter sets: a multi-VALUES statement built per page
-    # would be compiled anew for every page of a sync.
-    await session.execute(
-        stmt.on_conflict_do_update(
-            index_elements=[t.c.org_id, t.c.contact_id],
-            set_={
-                "etag": stmt.excluded.etag,
-                "updated_at": stmt.excluded.updated_at,
-                "seen_at": stmt.excluded.seen_at,
-            },
-        ),
-        [{"org_id": org, "contact_id": cid, "etag": etag, "updated_at": at} for cid, etag, at in versions],
-    )
-
-
 async def known_etags(session: AsyncSession, org: str, ids: list[int]) -> dict[int, str | None]:
     t = contact_versions
     rows = await session.execute(
@@ -81,7 +59,8 @@ async def set_high_water(
 async def record_page(
     session: AsyncSession, org: str, versions: list[tuple[int, str | None, datetime | None]], at: datetime
 ) -> None:
-    """Every contact of a sync page, changed or not: its version, and that a run saw it at `at`.
+    """Contacts' versions (a sync page's every record, changed or not, or one webhook's), and that
+    they were seen at `at`.
 
     One statement over arrays: a page's upsert and seen-marks as 200 statements each cost more
     than the page's fetch.

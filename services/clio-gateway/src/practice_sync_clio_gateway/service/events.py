@@ -86,7 +86,9 @@ async def handle(gw: Gateway, event: Envelope[WebhookReceived]) -> None:
                 if kind is not None:
                     ev = to_event(record, kind)
                     await gw.contacts_out.publish(org, [ev], event.id)
-                    await repo.record_versions(s, org, [(cid, ev.etag, ev.provider_updated_at)])
+                    await repo.record_page(
+                        s, org, [(cid, ev.etag, ev.provider_updated_at)], datetime.now(UTC)
+                    )
     except ProviderRequestError as exc:
         await _log(gw, event, cid, "failed", str(exc))
         if exc.status == 404:
