@@ -393,4 +393,4 @@ async def _baseline(db_url: str, n: int) -> float:
 
     org = f"baseline-{uuid.uuid4().hex[:8]}"
     dsn = db_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return await plain_batched_insert(dsn, org, patient_envelopes(org, max(1, n)))
+    return (await plain_batched_insert(dsn, org, patient_envelopes(org, max(1, n)))).rows_per_s

@@ -8,6 +8,13 @@ Side by side in one run, on an embedded Postgres and broker on free ports:
 3. the same rows are written by `plain_batched_insert` (asyncpg executemany, 1,000 rows per
    transaction) for another org into the same tables.
 Target: projector ≥ 0.5 of the plain insert.
+
+It also reports where the time goes, as CPU per row: the database's (the embedded Postgres and all
+its backends) on each side, and the projector process's own. The projector's side is counted from
+its readiness (imports and migrations done) to the snapshot's completion, so it may include the
+group join and leave out nothing of the load. While the database must do more work per row for the
+projector than for the plain insert, that ratio bounds what any change to the projector's own code
+could reach.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from pathlib import Path
 
 import httpx
 
+from bench.cpu import tree_cpu_seconds
 from bench.report import BenchResult
 
 N = int(os.environ.get("BENCH_PROJECTOR_ROWS", "50000"))
@@ -60,11 +68,23 @@ async def _run(n: int) -> BenchResult:
                 env=env,
                 log=Path(os.environ.get("BENCH_PROJECTOR_LOG", str(Path(tmp) / "projector.log"))),
             )
-            projector_rps, wall = await _wait_projected(pg.url, org, run_id, n, port)
-            baseline_rps = await _baseline(pg.url, n)
+            assert pg.proc is not None
+            meters = _Meters(pg.proc.pid, proc.pid)
+            projector_rps, wall = await _wait_projected(pg.url, org, run_id, n, port, meters)
+            baseline_rps, baseline_db_cpu = await _baseline(pg.url, n, pg.proc.pid)
             result.add("projector rows/s", round(projector_rps, 1), "rows/s")
             result.add("plain batched insert rows/s", round(baseline_rps, 1), "rows/s")
             result.add("projector ÷ plain insert", round(projector_rps / baseline_rps, 3), "", ">= 0.5")
+            db_us, own_us, base_us = (1e6 * x / n for x in (meters.db, meters.own, baseline_db_cpu))
+            result.add("database CPU per row, projector", round(db_us, 1), "µs")
+            result.add("database CPU per row, plain insert", round(base_us, 1), "µs")
+            result.add(
+                "database CPU ÷ plain insert's",
+                round(db_us / base_us, 2),
+                "",
+                note="its inverse bounds the ratio",
+            )
+            result.add("projector process CPU per row", round(own_us, 1), "µs")
             result.add(
                 "projector wall time (start to complete)", round(wall, 2), "s", note="incl. start + join"
             )
@@ -98,7 +118,25 @@ async def _publish(bootstrap: str, org: str, run_id: uuid.UUID, n: int) -> float
     return time.perf_counter() - started
 
 
-async def _wait_projected(url: str, org: str, run_id: uuid.UUID, n: int, port: int) -> tuple[float, float]:
+class _Meters:
+    """CPU seconds of the database and of the projector, from `start()` to `stop()`."""
+
+    def __init__(self, db_pid: int, projector_pid: int) -> None:
+        self.pids = (db_pid, projector_pid)
+        self.db = self.own = 0.0
+
+    def start(self) -> None:
+        self.db, self.own = (-tree_cpu_seconds(pid) for pid in self.pids)
+
+    def stop(self) -> None:
+        db, own = (tree_cpu_seconds(pid) for pid in self.pids)
+        self.db += db
+        self.own += own
+
+
+async def _wait_projected(
+    url: str, org: str, run_id: uuid.UUID, n: int, port: int, meters: _Meters
+) -> tuple[float, float]:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -115,6 +153,7 @@ async def _wait_projected(url: str, org: str, run_id: uuid.UUID, n: int, port: i
                 if time.perf_counter() - started > 120:
                     raise TimeoutError("projector did not become ready")
                 await asyncio.sleep(0.2)
+        meters.start()
         while True:
             async with engine.connect() as conn:
                 row = (
@@ -130,6 +169,7 @@ async def _wait_projected(url: str, org: str, run_id: uuid.UUID, n: int, port: i
                     )
                 ).first()
             if row is not None:
+                meters.stop()
                 if row[0] != "complete" or row[1] != n:
                     raise RuntimeError(f"projector finished with status {row[0]} and {row[1]} rows")
                 return n / float(row[2]), time.perf_counter() - started
@@ -140,9 +180,13 @@ async def _wait_projected(url: str, org: str, run_id: uuid.UUID, n: int, port: i
         await engine.dispose()
 
 
-async def _baseline(url: str, n: int) -> float:
+async def _baseline(url: str, n: int, db_pid: int) -> tuple[float, float]:
+    """rows/s of the plain insert, and the database CPU seconds it took."""
     from practice_sync_projector.benchmarking import patient_envelopes, plain_batched_insert
 
     org = f"baseline-{uuid.uuid4().hex[:8]}"
     dsn = url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    return await plain_batched_insert(dsn, org, patient_envelopes(org, n))
+    timing = await plain_batched_insert(
+        dsn, org, patient_envelopes(org, n), meter=lambda: tree_cpu_seconds(db_pid)
+    )
+    return timing.rows_per_s, timing.metered

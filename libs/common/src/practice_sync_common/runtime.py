@@ -5,6 +5,7 @@ Services configure this; they do not re-implement startup, shutdown or readiness
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 from pathlib import Path
@@ -94,8 +95,14 @@ class ServiceRuntime:
 def serve(create_app: Callable[[], FastAPI], settings: CommonSettings) -> None:
     """Entry point of `python -m practice_sync_<service>`."""
     configure_logging(settings.service_name, settings.log_level, settings.log_json)
+    app = create_app()
+    # Everything built so far (modules, models, the app) lives as long as the process. Frozen, the
+    # collector's full passes stop re-scanning it each time a busy consumer's garbage triggers one:
+    # on the projector's bulk load that rescanning cost ~20% of the time (bench/projector_throughput).
+    gc.collect()
+    gc.freeze()
     uvicorn.run(
-        create_app(),
+        app,
         host=settings.http_host,
         port=settings.http_port,
         log_config=None,

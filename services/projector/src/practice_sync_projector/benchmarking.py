@@ -12,7 +12,9 @@ import json
 import random
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import NamedTuple
 
 import asyncpg  # type: ignore[import-untyped]
 
@@ -86,13 +88,23 @@ def _appointment(rng: random.Random, aid: str, starts: datetime) -> AppointmentS
     )
 
 
+class InsertTiming(NamedTuple):
+    rows_per_s: float
+    metered: float  # how much `meter` grew over the timed part (0 without a meter)
+
+
 async def plain_batched_insert(
-    dsn: str, org: str, events: list[Envelope[ActivePatientsComputed]], batch: int = 1000
-) -> float:
-    """Insert the events' rows into public.active_patients for `org`; returns rows/s of the timed part.
+    dsn: str,
+    org: str,
+    events: list[Envelope[ActivePatientsComputed]],
+    batch: int = 1000,
+    meter: Callable[[], float] | None = None,
+) -> InsertTiming:
+    """Insert the events' rows into public.active_patients for `org`; the timed part's rows/s.
 
     Contacts for the rows are created first, untimed (the table's foreign key needs them); the timed
-    part is only the active_patients insert. `dsn` is a plain postgresql:// URL.
+    part is only the active_patients insert. `dsn` is a plain postgresql:// URL. `meter` (say, the
+    database's CPU seconds) is read just before and after the timed part.
     """
     patients = [e.data.message for e in events if isinstance(e.data.message, ActivePatient)]
     conn = await asyncpg.connect(dsn)
@@ -120,6 +132,7 @@ async def plain_batched_insert(
             )
             for cid, p in zip(contact_ids, patients, strict=True)
         ]
+        metered = meter() if meter is not None else 0.0
         started = time.perf_counter()
         for i in range(0, len(rows), batch):
             async with conn.transaction():
@@ -134,6 +147,7 @@ async def plain_batched_insert(
                     rows[i : i + batch],
                 )
         elapsed = time.perf_counter() - started
+        metered = meter() - metered if meter is not None else 0.0
     finally:
         await conn.close()
-    return len(rows) / elapsed
+    return InsertTiming(len(rows) / elapsed, metered)

@@ -21,6 +21,8 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Literal
 
+from practice_sync_common.ids import uuid4
+
 LinkMethod = Literal["cliniko_patient_id", "email", "name", "created"]
 
 
@@ -101,7 +103,7 @@ class Matcher:
                 out.linked_existing.append((chosen.id, p.cliniko_patient_id, method))
                 continue
             new = ContactRef(
-                id=uuid.uuid4(),
+                id=uuid4(),
                 email=p.email,
                 normalized_name=p.normalized_name,
                 cliniko_patient_id=p.cliniko_patient_id,
