@@ -34,6 +34,7 @@ PER_PAGE = 10  # cliniko_sync_service's page size
 
 class ClinikoAdapter(ConnectorAdapter):
     page_size = PER_PAGE
+    reread_pages = 3  # the page in flight and the two `cliniko_api.pages_from` reads ahead
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack

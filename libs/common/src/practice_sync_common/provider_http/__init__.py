@@ -9,6 +9,7 @@ from practice_sync_common.provider_http.errors import (
     ProviderRequestError,
     ProviderUnavailable,
 )
+from practice_sync_common.provider_http.lookahead import read_ahead
 from practice_sync_common.provider_http.paginate import JsonPathNext, Paginator
 from practice_sync_common.provider_http.retry import BackoffPolicy
 
@@ -24,4 +25,5 @@ __all__ = [
     "ProviderRequestError",
     "ProviderUnavailable",
     "RateBudget",
+    "read_ahead",
 ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 from collections.abc import AsyncGenerator
 from typing import Any
@@ -13,7 +11,13 @@ import httpx
 
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common.logging import secrets
-from practice_sync_common.provider_http import BackoffPolicy, JsonPathNext, ProviderClient, RateBudget
+from practice_sync_common.provider_http import (
+    BackoffPolicy,
+    JsonPathNext,
+    ProviderClient,
+    RateBudget,
+    read_ahead,
+)
 from practice_sync_common.provider_http.budget import BudgetRegistry
 
 NEXT = JsonPathNext("links", "next")
@@ -53,35 +57,7 @@ def list_url(api_url: str, resource: str, filters: list[str], per_page: int, sor
 Page = tuple[dict[str, Any], str | None]
 
 
-async def pages_from(client: ProviderClient, url: str, ahead: int = 1) -> AsyncGenerator[Page, None]:
-    """Each page's body and the next link (None on the last page).
-
-    With `ahead` > 0 the next pages are fetched while the caller is still writing the current one
-    (a crawl is otherwise HTTP latency + DB latency per page, and cannot use a high allowance).
-    The budget paces every fetch all the same; a kill loses at most the pages fetched ahead, which
-    the resumed run fetches again from the checkpointed next link.
-    """
-    if ahead <= 0:
-        async for _, body in client.pages(url, NEXT):
-            yield body, NEXT.next_url(body)
-        return
-    queue: asyncio.Queue[Page | BaseException | None] = asyncio.Queue(maxsize=ahead)
-
-    async def pump() -> None:
-        try:
-            async for _, body in client.pages(url, NEXT):
-                await queue.put((body, NEXT.next_url(body)))
-            await queue.put(None)
-        except Exception as exc:
-            await queue.put(exc)
-
-    task = asyncio.create_task(pump())
-    try:
-        while (item := await queue.get()) is not None:
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+async def pages_from(client: ProviderClient, url: str, ahead: int = 2) -> AsyncGenerator[Page, None]:
+    """Each page's body and the next link (None on the last page), read `ahead` pages ahead."""
+    async for _, body in read_ahead(client.pages(url, NEXT), ahead):
+        yield body, NEXT.next_url(body)

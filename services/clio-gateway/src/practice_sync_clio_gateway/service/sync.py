@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 from uuid import UUID, uuid5
 
 from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, to_event
@@ -25,12 +25,11 @@ from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import ALL_ORGS, ContactSynced, Envelope, SyncRequested
 from practice_sync_common.logging import get_logger, secrets
-from practice_sync_common.provider_http import ProviderAuthError, ProviderError
+from practice_sync_common.provider_http import ProviderAuthError, ProviderError, read_ahead
 from practice_sync_common.sync_runs import RetryRule, SyncProgress, SyncRun
 
 log = get_logger(__name__)
 RETRY = RetryRule(max_attempts=3, backoff_s=30.0)
-T = TypeVar("T")
 
 
 def _time(value: Any) -> datetime | None:
@@ -40,26 +39,6 @@ def _time(value: Any) -> datetime | None:
         return datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         return None
-
-
-async def prefetched(pages: AsyncIterator[T]) -> AsyncIterator[T]:
-    """Pages with one page of lookahead: page n+1 is fetched (after page n arrived, so cursor paging
-    stays serial) while page n is published and checkpointed. A kill loses at most the page in flight."""
-    it = pages.__aiter__()
-    ahead: asyncio.Future[T] = asyncio.ensure_future(it.__anext__())
-    try:
-        while True:
-            try:
-                page = await ahead
-            except StopAsyncIteration:
-                return
-            ahead = asyncio.ensure_future(it.__anext__())
-            yield page
-    finally:
-        if not ahead.done():
-            ahead.cancel()
-            with contextlib.suppress(BaseException):
-                await ahead
 
 
 class ContactSync:
@@ -180,7 +159,8 @@ class ContactSync:
         committing: asyncio.Task[None] | None = None
         try:
             before = api.http.stats.requests
-            async for _url, body in prefetched(
+            # One page of lookahead: page n+1 is fetched while page n is examined and sent.
+            async for _url, body in read_ahead(
                 api.pages("contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params)
             ):
                 records = [r for r in body.get("data") or [] if isinstance(r, dict) and "id" in r]
