@@ -8,9 +8,9 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from practice_sync_cli import output
 from practice_sync_cli.state import admin_token
 from practice_sync_common.ports import LOOPBACK, SERVICE_PORTS
 
@@ -18,7 +18,7 @@ credentials_app = typer.Typer(
     help="Provider credentials per organization (stored encrypted by the credentials service).",
     no_args_is_help=True,
 )
-console = Console()
+console = output.console()
 PROVIDERS = ("cliniko", "clio")
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 

@@ -8,15 +8,11 @@ from typing import Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.table import Table
 
+from practice_sync_cli import output
 from practice_sync_cli.stack import service_url
 from practice_sync_cli.state import admin_token
-
-
-def _console() -> Console:
-    return Console()  # built per call so the terminal width is read when the command runs
 
 
 def _get(path: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -29,7 +25,7 @@ def _get(path: str, params: dict[str, Any]) -> dict[str, Any]:
     body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     if not r.is_success:
         message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-        _console().print(f"[red]GET {path} → {r.status_code}: {message or r.text[:200]}[/red]")
+        output.console().print(f"[red]GET {path} → {r.status_code}: {message or r.text[:200]}[/red]")
         raise typer.Exit(1)
     return dict(body)
 
@@ -61,7 +57,7 @@ def active_patients(
             (p["last_appointment_date"] or "")[:16],
             p["link_method"],
         )
-    _console().print(table)
+    output.console().print(table)
 
 
 def contacts(
@@ -87,4 +83,4 @@ def contacts(
             c["clio_id"] or "",
             c["cliniko_patient_id"] or "",
         )
-    _console().print(table)
+    output.console().print(table)

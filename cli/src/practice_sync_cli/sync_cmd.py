@@ -7,15 +7,15 @@ from typing import Any
 
 import httpx
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from practice_sync_cli import output
 from practice_sync_cli.stack import service_url
 from practice_sync_cli.state import admin_token
 
 sync_app = typer.Typer(help="Sync runs of the connectors (Cliniko, Clio).", no_args_is_help=True)
-console = Console()
+console = output.console()
 # Which service owns each provider's runs.
 OWNERS = {"cliniko": "cliniko-sync", "clio": "clio-gateway"}
 
