@@ -189,32 +189,50 @@ def _no_content(result: Response | tuple[Account, int]) -> Response:
     return result if isinstance(result, Response) else Response(status_code=204)
 
 
-@router.post("/patients")
-async def create_patient(request: Request) -> Response:
+async def _create(
+    request: Request,
+    make: Callable[[Account, dict[str, Any]], int],
+    render: Callable[[Renderer, int], dict[str, Any]],
+) -> Response:
     body = await _json_object(request)
     if isinstance(body, Response):
         return body
     acc = _slot(request).account()
     with acc.lock:
         try:
-            row = acc.create_patient(body)
+            row = make(acc, body)
         except ValidationFailed as e:
             return validation_failed(e.errors)
-        rendered = _renderer(request, acc).patient(row)
+        rendered = render(_renderer(request, acc), row)
     return json_response(rendered, 201, headers={"Location": rendered["links"]["self"]})
 
 
-@router.patch("/patients/{ident}")
-async def update_patient(request: Request, ident: str) -> Response:
+async def _update(
+    request: Request,
+    table: Callable[[Account], Table],
+    ident: str,
+    change: Callable[[Account, int, dict[str, Any]], None],
+    render: Callable[[Renderer, int], dict[str, Any]],
+) -> Response:
     body = await _json_object(request)
     if isinstance(body, Response):
         return body
-    result = _mutate(request, lambda a: a.patients, ident, lambda a, r: a.update_patient(r, body))
+    result = _mutate(request, table, ident, lambda a, r: change(a, r, body))
     if isinstance(result, Response):
         return result
     acc, row = result
     with acc.lock:
-        return json_response(_renderer(request, acc).patient(row))
+        return json_response(render(_renderer(request, acc), row))
+
+
+@router.post("/patients")
+async def create_patient(request: Request) -> Response:
+    return await _create(request, Account.create_patient, Renderer.patient)
+
+
+@router.patch("/patients/{ident}")
+async def update_patient(request: Request, ident: str) -> Response:
+    return await _update(request, lambda a: a.patients, ident, Account.update_patient, Renderer.patient)
 
 
 @router.post("/patients/{ident}/archive")
@@ -235,30 +253,14 @@ def unarchive_patient(request: Request, ident: str) -> Response:
 
 @router.post("/individual_appointments")
 async def create_appointment(request: Request) -> Response:
-    body = await _json_object(request)
-    if isinstance(body, Response):
-        return body
-    acc = _slot(request).account()
-    with acc.lock:
-        try:
-            row = acc.create_appointment(body)
-        except ValidationFailed as e:
-            return validation_failed(e.errors)
-        rendered = _renderer(request, acc).individual_appointment(row)
-    return json_response(rendered, 201, headers={"Location": rendered["links"]["self"]})
+    return await _create(request, Account.create_appointment, Renderer.individual_appointment)
 
 
 @router.patch("/individual_appointments/{ident}")
 async def update_appointment(request: Request, ident: str) -> Response:
-    body = await _json_object(request)
-    if isinstance(body, Response):
-        return body
-    result = _mutate(request, lambda a: a.appointments, ident, lambda a, r: a.update_appointment(r, body))
-    if isinstance(result, Response):
-        return result
-    acc, row = result
-    with acc.lock:
-        return json_response(_renderer(request, acc).individual_appointment(row))
+    return await _update(
+        request, lambda a: a.appointments, ident, Account.update_appointment, Renderer.individual_appointment
+    )
 
 
 @router.patch("/individual_appointments/{ident}/cancel")
