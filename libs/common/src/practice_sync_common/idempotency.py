@@ -8,8 +8,6 @@ the topic's retention) are pruned by `ClaimsPruner`, which every consuming servi
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
@@ -19,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from practice_sync_common.logging import get_logger
+from practice_sync_common.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -103,7 +102,7 @@ class ClaimsPruner:
     ) -> None:
         self.sessions, self.table, self.retention = sessions, table, retention
         self.interval_s, self.limit = interval_s, limit
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic(f"claims prune of {table.fullname}", self._round, interval_s)
 
     async def prune_once(self) -> int:
         cut = datetime.now(UTC) - self.retention
@@ -116,22 +115,12 @@ class ClaimsPruner:
                 return total
 
     async def start(self) -> None:
-        self._task = asyncio.create_task(self._loop())
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                gone = await self.prune_once()
-                if gone:
-                    log.info("old claims pruned", table=self.table.fullname, rows=gone)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again; consuming goes on meanwhile
-                log.warning("claims prune failed", table=self.table.fullname, error=type(exc).__name__)
-            await asyncio.sleep(self.interval_s)
+    async def _round(self) -> None:
+        gone = await self.prune_once()
+        if gone:
+            log.info("old claims pruned", table=self.table.fullname, rows=gone)

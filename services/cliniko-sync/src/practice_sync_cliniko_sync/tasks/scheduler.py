@@ -2,21 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from practice_sync_cliniko_sync.service.sync_run import SOURCE, Deps
 from practice_sync_common import topics
 from practice_sync_common.broker import publish
 from practice_sync_common.events import ALL_ORGS, SyncRequested, envelope
-from practice_sync_common.logging import get_logger, secrets
-
-log = get_logger(__name__)
+from practice_sync_common.periodic import Periodic
 
 
 class Scheduler:
     def __init__(self, deps: Deps) -> None:
         self.d = deps
-        self._task: asyncio.Task[None] | None = None
+        self._periodic = Periodic("scheduled sync request", self.tick, deps.settings.schedule_interval_s)
 
     async def tick(self) -> None:
         data = SyncRequested(provider="cliniko", mode="auto", reason="schedule")
@@ -24,20 +20,8 @@ class Scheduler:
             self.d.broker, topics.SYNC_REQUESTED, envelope("sync.requested", SOURCE, ALL_ORGS, data)
         )
 
-    async def _loop(self, interval: float) -> None:
-        while True:
-            try:
-                await self.tick()
-            except Exception as exc:
-                log.warning("scheduled sync request failed", error=secrets.scrub(repr(exc)))
-            await asyncio.sleep(interval)
-
     async def start(self) -> None:
-        interval = self.d.settings.schedule_interval_s
-        if interval > 0:
-            self._task = asyncio.create_task(self._loop(interval))
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+        await self._periodic.stop()

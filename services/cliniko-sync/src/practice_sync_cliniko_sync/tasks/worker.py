@@ -16,6 +16,7 @@ from practice_sync_cliniko_sync.service.sync_run import CredentialsMissing, Deps
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.logging import get_logger, secrets
+from practice_sync_common.periodic import Periodic
 from practice_sync_common.provider_http import ProviderAuthError, ProviderRequestError
 from practice_sync_common.sync_runs import RetryRule
 
@@ -33,7 +34,7 @@ class Worker:
         self.tasks: dict[UUID, asyncio.Task[None]] = {}
         self._org_locks: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._slots = asyncio.Semaphore(s.max_concurrent_runs)
-        self._loop_task: asyncio.Task[None] | None = None
+        self._scans = Periodic("resume scan", self._scan, s.resume_scan_interval_s)
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop the runs live on
 
     async def start_run(self, run_id: UUID, stale_after: timedelta | None = None) -> bool:
@@ -91,20 +92,16 @@ class Worker:
                 started.append(run.run_id)
         return started
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                await self.resume_scan()
-            except Exception as exc:
-                log.warning("resume scan failed", error=secrets.scrub(repr(exc)))
-            await asyncio.sleep(self.d.settings.resume_scan_interval_s)
+    async def _scan(self) -> None:
+        await self.resume_scan()
 
     async def start(self) -> None:
         self.loop = asyncio.get_running_loop()
-        self._loop_task = asyncio.create_task(self._loop())
+        await self._scans.start()
 
     async def stop(self) -> None:
-        tasks = [t for t in [self._loop_task, *self.tasks.values()] if t is not None]
+        await self._scans.stop()
+        tasks = list(self.tasks.values())
         for t in tasks:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)

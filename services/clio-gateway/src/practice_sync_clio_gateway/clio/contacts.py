@@ -53,7 +53,8 @@ def phones_of(record: dict[str, Any]) -> list[str]:
     return _unique([c for c in (_clean(p) for p in found) if c])
 
 
-def _time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
+    """A Clio timestamp (ISO 8601, `Z` or an offset), or None for anything else."""
     if not isinstance(value, str):
         return None
     try:
@@ -77,7 +78,7 @@ def to_event(record: dict[str, Any], action: Literal["created", "updated"]) -> C
         emails=emails_of(record),
         phones=phones_of(record),
         contact_type=record.get("type"),
-        provider_updated_at=_time(record.get("updated_at")),
+        provider_updated_at=parse_time(record.get("updated_at")),
     )
 
 

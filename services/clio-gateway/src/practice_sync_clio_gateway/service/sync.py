@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
-from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, to_event
+from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, parse_time, to_event
 from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.service.context import Gateway
@@ -30,15 +30,6 @@ from practice_sync_common.sync_runs import RetryRule, SyncProgress, SyncRun
 
 log = get_logger(__name__)
 RETRY = RetryRule(max_attempts=3, backoff_s=30.0)
-
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class ContactSync:
@@ -150,7 +141,7 @@ class ContactSync:
             params["updated_since"] = checkpoint["since"]
         progress.phase = f"{checkpoint['mode']} contacts"
         full = checkpoint["mode"] == "full"
-        seen_since = _time(checkpoint["started"]) or started
+        seen_since = parse_time(checkpoint["started"]) or started
         # Progress counters add to what earlier attempts of this run counted.
         base_retries, base_429 = progress.retries, progress.throttled_429
         api = await self.gw.clio.open(org)
@@ -167,8 +158,8 @@ class ContactSync:
                 events, versions, unchanged = await self._changes(org, records)
                 acks = await self.gw.contacts_out.send(org, events, run.run_id)
                 for r in records:
-                    at = _time(r.get("updated_at"))
-                    if at and (checkpoint["max_updated"] is None or at > _time(checkpoint["max_updated"])):  # type: ignore[operator]
+                    at, latest = parse_time(r.get("updated_at")), parse_time(checkpoint["max_updated"])
+                    if at and (latest is None or at > latest):
                         checkpoint["max_updated"] = at.isoformat()
                 nxt = body.get("meta", {}).get("paging", {}).get("next")
                 checkpoint["next"] = nxt
@@ -208,7 +199,7 @@ class ContactSync:
                     await repo.forget_many(s, org, [cid for cid, _ in gone])
             counts["deleted"] = counts.get("deleted", 0) + len(gone)
         async with unit_of_work(self.gw.sessions) as s:
-            mark = _time(checkpoint.get("max_updated"))
+            mark = parse_time(checkpoint.get("max_updated"))
             await repo.set_high_water(s, org, mark, full, datetime.now(UTC))
         return {**counts, "mode": checkpoint["mode"]}
 
@@ -237,7 +228,7 @@ class ContactSync:
         versions: list[tuple[int, str | None, datetime | None]] = []
         for r in records:
             cid, etag = int(r["id"]), r.get("etag")
-            versions.append((cid, etag, _time(r.get("updated_at"))))
+            versions.append((cid, etag, parse_time(r.get("updated_at"))))
             if cid in known and known[cid] == etag:
                 continue
             events.append(to_event(r, "updated" if cid in known else "created"))

@@ -5,7 +5,6 @@ and resume sync runs a dead process left behind."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from sqlalchemy import select
 
@@ -15,6 +14,7 @@ from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_clio_gateway.service.sync import ContactSync
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import get_logger, secrets
+from practice_sync_common.periodic import Periodic
 
 log = get_logger(__name__)
 
@@ -62,31 +62,29 @@ class Reconciler:
 
     def __init__(self, gw: Gateway, sync: ContactSync) -> None:
         self.gw, self.sync = gw, sync
-        self._task: asyncio.Task[None] | None = None
         self.reconciled: set[str] = set()
+        self._next_round: float | None = None  # loop time of the next full round
+        settings = gw.settings
+        # The short cadence is the loop's own (a failed round waits it too); full rounds are counted
+        # off by `_next_round`. No full rounds configured: no loop at all.
+        step = settings.reconcile_new_orgs_interval_s or settings.reconcile_interval_s
+        self._periodic = Periodic(
+            "reconcile round", self._round, step if settings.reconcile_interval_s > 0 else 0
+        )
 
-    async def _loop(self) -> None:
+    async def _round(self) -> float:
+        """A full round when one is due, else the new orgs; returns the wait until the next call."""
         settings = self.gw.settings
-        loop = asyncio.get_running_loop()
-        next_round = loop.time()
-        while True:
-            try:
-                if loop.time() >= next_round:
-                    next_round = loop.time() + settings.reconcile_interval_s
-                    await reconcile_all(self.gw, self.sync, self.reconciled)
-                elif settings.reconcile_new_orgs_interval_s > 0:
-                    await reconcile_new(self.gw, self.reconciled)
-            except Exception as exc:
-                log.warning("reconcile round failed", error=secrets.scrub(repr(exc)))
-            step = settings.reconcile_new_orgs_interval_s or settings.reconcile_interval_s
-            await asyncio.sleep(max(0.0, min(step, next_round - loop.time())))
+        now = asyncio.get_running_loop().time()
+        if self._next_round is None or now >= self._next_round:
+            self._next_round = now + settings.reconcile_interval_s
+            await reconcile_all(self.gw, self.sync, self.reconciled)
+        elif settings.reconcile_new_orgs_interval_s > 0:
+            await reconcile_new(self.gw, self.reconciled)
+        return min(self._periodic.interval_s, self._next_round - asyncio.get_running_loop().time())
 
     async def start(self) -> None:
-        if self.gw.settings.reconcile_interval_s > 0:
-            self._task = asyncio.create_task(self._loop())
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()

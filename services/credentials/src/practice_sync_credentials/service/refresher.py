@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from datetime import timedelta
 
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import get_logger
+from practice_sync_common.periodic import Periodic
 from practice_sync_credentials.domain.providers import Kind, Provider, Status
 from practice_sync_credentials.repository import credentials as cred_repo
 from practice_sync_credentials.service import clio
@@ -36,27 +35,21 @@ async def refresh_expiring(services: Services) -> dict[str, int]:
 
 
 class Refresher:
+    """Sweeps for Clio tokens near expiry every `CLIO_REFRESH_INTERVAL_S` (when a Clio app is configured)."""
+
     def __init__(self, services: Services) -> None:
         self.services = services
-        self._task: asyncio.Task[None] | None = None
+        settings = services.settings
+        interval = settings.clio_refresh_interval_s if settings.clio_client_id else 0
+        self._periodic = Periodic("clio refresh sweep", self._sweep, interval)
 
     async def start(self) -> None:
-        if self.services.settings.clio_refresh_interval_s > 0 and self.services.settings.clio_client_id:
-            self._task = asyncio.create_task(self._loop())
+        await self._periodic.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._periodic.stop()
 
-    async def _loop(self) -> None:
-        while True:
-            try:
-                counts = await refresh_expiring(self.services)
-                if counts["due"]:
-                    log.info("clio refresh sweep", **counts)
-            except Exception as exc:
-                # A database blip must not end the loop for the life of the process.
-                log.warning("clio refresh sweep failed", error=type(exc).__name__)
-            await asyncio.sleep(self.services.settings.clio_refresh_interval_s)
+    async def _sweep(self) -> None:
+        counts = await refresh_expiring(self.services)
+        if counts["due"]:
+            log.info("clio refresh sweep", **counts)
