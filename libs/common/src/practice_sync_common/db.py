@@ -15,6 +15,9 @@ def make_engine(url: str, *, pool_size: int = 5, application_name: str = "practi
         pool_size=pool_size,
         max_overflow=pool_size,
         pool_pre_ping=True,
+        # A statement's error would otherwise carry its parameters (tokens, keys, personal data)
+        # into every log line and error message that prints it.
+        hide_parameters=True,
         # asyncpg prepares every statement and Postgres switches a prepared statement to a generic
         # plan after five runs. A sync's tables grow from empty, so that plan was made for an empty
         # table (a seq scan) and each page then cost more than the last (bench/clio_sync.py).
