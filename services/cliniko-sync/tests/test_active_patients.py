@@ -37,6 +37,8 @@ async def test_snapshot_matches_ground_truth_and_rerun_is_cheap(
     want = ground_truth(export(stack, key), now)
     assert got == want
     assert run.counts["active_patients"] == len(want) > 0
+    # Progress planned every request (window, history, classes, probes, patients): it ends at its end.
+    assert run.progress.pages == run.progress.pages_total == run.progress.requests
 
     with sandbox(stack) as c:
         before = c.get("/stats").json()["accounts"][key]["requests"]

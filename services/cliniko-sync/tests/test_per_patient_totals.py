@@ -71,6 +71,8 @@ async def test_per_patient_counts_are_chosen_when_cheaper_and_kept_by_deltas(
         assert first.counts["count_requests"] == len(want) > 0
         # The whole first run cost less than the history crawl it avoided would have alone.
         assert spent < costs["history_crawl"]
+        # Its progress planned every request it made: the bar ends at its end, not past it.
+        assert first.progress.pages == first.progress.pages_total == spent
 
         before = await requests_served(stack, key)
         again = await sync(worker, org)
@@ -95,3 +97,4 @@ async def test_per_patient_counts_are_chosen_when_cheaper_and_kept_by_deltas(
         owner = next(a["patient_id"] for a in data["individual_appointments"] if a["id"] == old)
         assert got[owner]["total"] == want[owner]["total"] - 1
         assert third.counts["count_requests"] == 1  # that patient's base, asked again
+        assert third.progress.pages_total is not None and third.progress.pages <= third.progress.pages_total

@@ -223,9 +223,15 @@ class RunExecutor:
         cp["checked"].append(phase.resource)
         return at_least - int(cp["gt_total"].get(phase.resource, 0)) > on_mark
 
-    async def _total(self, url: str) -> int:
+    def _plan(self, pages: int) -> None:
+        """Add requests about to be made to the progress total, so the bar never ends past its end."""
+        self.progress.pages_total = (self.progress.pages_total or 0) + pages
+
+    async def _total(self, url: str, planned: bool = False) -> int:
         """`total_entries` of a one-record page: Cliniko's cheap count."""
         assert self.client is not None
+        if not planned:
+            self._plan(1)
         total = 0
         async with aclosing(pages_from(self.client, url, ahead=0)) as one:
             async for body, _ in one:
@@ -407,8 +413,9 @@ class RunExecutor:
         async def one(patient: str) -> tuple[str, int]:
             async with gate:
                 url = list_url(api, "individual_appointments", [f"patient_id:={patient}", *filters], 1)
-                return patient, await self._total(url)
+                return patient, await self._total(url, planned=True)
 
+        self._plan(len(ids))
         out: dict[str, int] = {}
         for start in range(0, len(ids), 50):
             got = dict(await asyncio.gather(*(one(p) for p in ids[start : start + 50])))
@@ -421,6 +428,7 @@ class RunExecutor:
     async def _fetch_patients(self, ids: list[str], api_url: str) -> None:
         assert self.client is not None
         per_page = self.d.settings.cliniko_per_page
+        self._plan(-(-len(ids) // per_page))
         for start in range(0, len(ids), per_page):
             chunk = ids[start : start + per_page]
             url = list_url(api_url, "patients", ["id:=" + ",".join(chunk), "archived_at:*"], per_page)
