@@ -131,3 +131,21 @@ async def test_unhandled_error_is_a_json_500_without_internals(client: httpx.Asy
     assert r.status_code == 500
     assert "secret-ish" not in r.text
     assert r.json()["error"]["type"] == "internal"
+
+
+async def test_without_an_admin_token_the_admin_api_is_shut(database_url: str, kafka_bootstrap: str) -> None:
+    # No well-known default: a service started without PRACTICE_SYNC_ADMIN_TOKEN admits no admin.
+    settings = CommonSettings(database_url=database_url, kafka_bootstrap_servers=kafka_bootstrap)
+    engine = make_engine(settings.database_url)
+    app = create_service_app(name="t", settings=settings, engine=engine, broker=None, routers=[_router()])
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        for token in ("dev-admin-token", "change-me-admin", "x"):
+            r = await c.post(
+                "/admin/items", json={"name": "a", "count": 1}, headers={"Authorization": f"Bearer {token}"}
+            )
+            assert r.status_code == 401
+            assert "PRACTICE_SYNC_ADMIN_TOKEN is not set" in r.json()["error"]["message"]
+            assert (
+                await c.get("/internal/thing", headers={"Authorization": f"Bearer {token}"})
+            ).status_code == 401
+    await engine.dispose()

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from practice_sync_common.settings import CommonSettings
+
 _bearer = HTTPBearer(auto_error=False)
 
 
@@ -21,9 +23,18 @@ def _token(creds: HTTPAuthorizationCredentials | None) -> str:
     return creds.credentials
 
 
+def is_admin_token(settings: CommonSettings, token: str) -> bool:
+    """Whether `token` is the configured admin token; never true while none is configured."""
+    expected = settings.admin_token.get_secret_value()
+    return bool(expected) and hmac.compare_digest(token.encode(), expected.encode())
+
+
 def require_admin(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
-    expected: str = request.app.state.settings.admin_token.get_secret_value()
-    if not hmac.compare_digest(_token(creds).encode(), expected.encode()):
+    token = _token(creds)
+    settings: CommonSettings = request.app.state.settings
+    if not settings.admin_token.get_secret_value():
+        raise _unauthorized("the admin API is disabled: PRACTICE_SYNC_ADMIN_TOKEN is not set on this service")
+    if not is_admin_token(settings, token):
         raise _unauthorized("invalid admin token")
     return "admin"
 
@@ -34,7 +45,7 @@ def require_service(*allowed: str) -> Callable[..., str]:
     def dependency(request: Request, creds: HTTPAuthorizationCredentials | None = Depends(_bearer)) -> str:
         token = _token(creds)
         settings = request.app.state.settings
-        if hmac.compare_digest(token.encode(), settings.admin_token.get_secret_value().encode()):
+        if is_admin_token(settings, token):
             return "admin"
         for known, name in settings.service_token_map().items():
             if hmac.compare_digest(token.encode(), known.encode()):

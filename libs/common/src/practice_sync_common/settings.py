@@ -35,7 +35,9 @@ class CommonSettings(BaseSettings):
     claims_prune_interval_s: float = Field(default=3600, gt=0)
     consumer_max_retries: int = Field(default=3, ge=0, le=20)
     consumer_retry_backoff_s: float = Field(default=0.2, ge=0)
-    admin_token: SecretStr = Field(default=SecretStr("dev-admin-token"), alias="PRACTICE_SYNC_ADMIN_TOKEN")
+    # No default: a well-known token would open every admin API. Unset, the admin APIs refuse every
+    # request (`practice-sync up` generates one into .state/secrets.json).
+    admin_token: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_ADMIN_TOKEN")
     # One token per calling service, "name:token,name:token": the internal API knows who is asking.
     service_tokens: SecretStr = Field(default=SecretStr(""), alias="PRACTICE_SYNC_SERVICE_TOKENS")
     # The token this service presents when it calls another service's internal API.

@@ -15,6 +15,7 @@ import hmac
 from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from practice_sync_common.auth import is_admin_token
 from practice_sync_projector.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
@@ -22,16 +23,24 @@ PREFIX = "pso_"
 OrgPath = Path(min_length=1, max_length=128, description="organization id")
 
 
-def _secret(settings: Settings) -> bytes:
+def _secret(settings: Settings) -> bytes | None:
+    """The key of the read tokens; None when neither it nor the admin token is configured (a key
+    derived from nothing would let anyone mint a token for any org)."""
     configured = settings.projector_read_token_secret.get_secret_value()
     if configured:
         return configured.encode()
     admin = settings.admin_token.get_secret_value().encode()
+    if not admin:
+        return None
     return hmac.new(admin, b"practice-sync projector read tokens", hashlib.sha256).digest()
 
 
-def read_token(settings: Settings, org: str) -> str:
-    mac = hmac.new(_secret(settings), org.encode(), hashlib.sha256).digest()
+def read_token(settings: Settings, org: str) -> str | None:
+    """The org's read token, or None while read tokens cannot be made (no secret configured)."""
+    secret = _secret(settings)
+    if secret is None:
+        return None
+    mac = hmac.new(secret, org.encode(), hashlib.sha256).digest()
     return PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
@@ -47,10 +56,10 @@ def require_org_reader(
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:
         raise _unauthorized("missing bearer token: send 'Authorization: Bearer <admin or org read token>'")
     settings: Settings = request.app.state.settings
-    token = creds.credentials.encode()
-    if hmac.compare_digest(token, settings.admin_token.get_secret_value().encode()):
+    if is_admin_token(settings, creds.credentials):
         return org
-    if hmac.compare_digest(token, read_token(settings, org).encode()):
+    expected = read_token(settings, org)
+    if expected is not None and hmac.compare_digest(creds.credentials.encode(), expected.encode()):
         return org
     if creds.credentials.startswith(PREFIX):
         raise HTTPException(status.HTTP_403_FORBIDDEN, f"this read token is not valid for org '{org}'")

@@ -61,7 +61,10 @@ def _next(rows: list[dict[str, Any]], limit: int, sort: str, order: str) -> str 
 @router.post("/orgs/{org}/read-token", response_model=ReadToken, dependencies=[Depends(require_admin)])
 async def mint_read_token(request: Request, org: str = OrgPath) -> ReadToken:
     """A token that reads this org's read models and nothing else (admin only)."""
-    return ReadToken(org_id=org, token=read_token(request.app.state.settings, org))
+    token = read_token(request.app.state.settings, org)
+    if token is None:  # unreachable while the admin token (which keys them) is set; kept explicit
+        raise HTTPException(503, "read tokens are disabled: set PROJECTOR_READ_TOKEN_SECRET")
+    return ReadToken(org_id=org, token=token)
 
 
 @router.get("/orgs/{org}/active-patients", response_model=ActivePatientPage)
