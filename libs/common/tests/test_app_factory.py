@@ -149,3 +149,56 @@ async def test_without_an_admin_token_the_admin_api_is_shut(database_url: str, k
                 await c.get("/internal/thing", headers={"Authorization": f"Bearer {token}"})
             ).status_code == 401
     await engine.dispose()
+
+
+def _db_router(engine_url: str) -> APIRouter:
+    r = APIRouter()
+
+    @r.get("/lookup")
+    async def lookup(n: int = 0, name: str = "", day: str = "2020-01-01") -> dict[str, int]:
+        engine = make_engine(engine_url)
+        try:
+            async with engine.connect() as conn:
+                from sqlalchemy import text
+
+                row = await conn.execute(
+                    text(
+                        "SELECT CAST(:n AS bigint) + length(CAST(:name AS text))"
+                        " + extract(day FROM CAST(CAST(:d AS text) AS date))"
+                    ),
+                    {"n": n, "name": name, "d": day},
+                )
+                return {"value": int(row.scalar_one())}
+        finally:
+            await engine.dispose()
+
+    @r.get("/broken")
+    async def broken() -> None:
+        engine = make_engine(engine_url)
+        try:
+            async with engine.connect() as conn:
+                from sqlalchemy import text
+
+                # A bug of ours, not the request's: the wrong Python type for the parameter.
+                await conn.execute(text("SELECT CAST(:n AS bigint)"), {"n": "seven"})
+        finally:
+            await engine.dispose()
+
+    return r
+
+
+async def test_values_the_database_refuses_are_the_requests_fault(database_url: str) -> None:
+    settings = CommonSettings(database_url=database_url)
+    engine = make_engine(settings.database_url)
+    app = create_service_app(
+        name="t", settings=settings, engine=engine, broker=None, routers=[_db_router(database_url)]
+    )
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.get("/lookup", params={"n": 1, "name": "ab"})).json() == {"value": 4}
+        for params in ({"n": 2**63}, {"name": "a\x00b"}, {"day": "not-a-date"}):
+            r = await c.get("/lookup", params=params)
+            assert r.status_code == 400, (params, r.text)
+            assert r.json()["error"]["type"] == "invalid"
+            assert "not-a-date" not in r.text
+        assert (await c.get("/broken")).status_code == 500
+    await engine.dispose()

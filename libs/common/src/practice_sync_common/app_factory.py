@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from faststream.kafka import KafkaBroker
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -102,6 +103,21 @@ async def _too_large(limit: int, send: Send) -> None:
     await body({"type": "http"}, _noop_receive, send)
 
 
+def refused_value(exc: DBAPIError) -> bool:
+    """Whether Postgres refused a value as malformed, or the driver an integer past 64 bits.
+
+    SQLSTATE class 22 is "data exception": a value the statement was given, not the statement or the
+    service. A parameter the driver could not encode for another reason (a wrong Python type) is
+    this code's bug and stays a 500.
+    """
+    driver_error = exc.orig.__cause__ if exc.orig is not None else None
+    encoding_error = getattr(driver_error, "__cause__", None)
+    if encoding_error is not None:
+        return isinstance(encoding_error, OverflowError)
+    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(driver_error, "sqlstate", None) or ""
+    return str(sqlstate).startswith("22")
+
+
 async def _noop_receive() -> Message:
     return {"type": "http.disconnect"}
 
@@ -186,6 +202,19 @@ def create_service_app(
             problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
         # Never echo the offending input back: it may be a secret.
         return JSONResponse(error_body("invalid", "; ".join(problems), fields=problems), 422)
+
+    @app.exception_handler(DBAPIError)
+    async def database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        if not refused_value(exc):
+            return await unexpected(request, exc)
+        # Postgres refused a value the request carried (a number past 64 bits, a NUL character, text
+        # that is not the date it claims to be): the request's fault, not the service's. The driver's
+        # message may quote the value, so it is logged (scrubbed), not returned.
+        log.info("request value refused by the database", error=secrets.scrub(str(exc.orig)))
+        message = (
+            "a value in this request is out of range or malformed (a number too large, a NUL character?)"
+        )
+        return JSONResponse(error_body("invalid", message), 400)
 
     @app.exception_handler(Exception)
     async def unexpected(_: Request, exc: Exception) -> JSONResponse:
