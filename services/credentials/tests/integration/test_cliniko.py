@@ -38,16 +38,32 @@ async def test_shard_and_url_are_derived_from_the_key(client: httpx.AsyncClient)
     assert r.json()["status"] == "unvalidated"
 
 
-async def test_unknown_key_is_recorded_as_invalid(client: httpx.AsyncClient, cliniko_sandbox: str) -> None:
+async def test_a_key_cliniko_refuses_is_not_stored_and_a_working_one_stays(
+    client: httpx.AsyncClient, cliniko_sandbox: str
+) -> None:
     org = new_org()
+    good = await client.put(
+        f"/admin/orgs/{org}/credentials/cliniko",
+        json={"api_key": DEMO_KEY, "api_url": cliniko_sandbox},
+        headers=admin(),
+    )
+    assert good.json()["status"] == "valid"
     r = await client.put(
         f"/admin/orgs/{org}/credentials/cliniko",
         json={"api_key": "notarealkeyatall0000-au1", "api_url": cliniko_sandbox},
         headers=admin(),
     )
-    assert r.status_code == 200, r.text
-    assert r.json()["status"] == "invalid_key"
-    assert "401" in r.json()["status_message"]
+    assert r.status_code == 422, r.text
+    message = r.json()["error"]["message"]
+    assert "refused" in message and "401" in message and "not stored" in message
+    assert "notarealkeyatall0000" not in r.text
+    kept = await client.get("/admin/credentials", params={"org": org}, headers=admin())
+    [row] = [c for c in kept.json()["credentials"] if c["provider"] == "cliniko"]
+    assert (row["status"], row["hint"]) == ("valid", good.json()["hint"])
+    audit = await client.get("/admin/audit", params={"org": org}, headers=admin())
+    assert ("credential.validate", "invalid_key") in [
+        (e["action"], e["outcome"]) for e in audit.json()["entries"]
+    ]
 
 
 async def test_unreachable_provider_is_recorded(client: httpx.AsyncClient) -> None:

@@ -51,6 +51,23 @@ async def set_cliniko_key(
             services.settings.provider_timeout_s,
         )
         status, message = result.status, result.message
+    if status in (Status.INVALID_KEY, Status.FORBIDDEN):
+        # Cliniko said no: storing it would replace the org's current key (maybe a working one)
+        # with one known not to work. The attempt is audited; nothing else changes.
+        async with unit_of_work(services.sessions) as session:
+            await audit_repo.record(
+                session,
+                actor=actor,
+                action="credential.validate",
+                outcome=status.value,
+                org_id=org_id,
+                provider=CLINIKO,
+                kind=Kind.API_KEY.value,
+                detail=f"api key {parsed.hint} refused, not stored: {message}",
+            )
+        raise Invalid(
+            f"Cliniko refused this key ({message}); it was not stored, and the org's key is unchanged"
+        )
     ref = SecretRef(org_id, CLINIKO, Kind.API_KEY.value)
     meta = {"api_url": url, "shard": parsed.shard, "api_url_given": api_url is not None}
     async with unit_of_work(services.sessions) as session:
