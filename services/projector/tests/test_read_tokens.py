@@ -49,3 +49,12 @@ async def test_a_configured_secret_keys_the_tokens_per_org() -> None:
     assert token is not None
     assert await _status(settings, "org-a", token) == 200
     assert await _status(settings, "org-b", token) == 403
+
+
+async def test_an_org_id_no_org_can_have_is_refused() -> None:
+    settings = Settings(
+        database_url="postgresql+asyncpg://u@127.0.0.1:1/none",
+        projector_read_token_secret=SecretStr("s3cret"),
+    )
+    for org in ("bad%20org", "-x"):
+        assert await _status(settings, org, "anything") == 422

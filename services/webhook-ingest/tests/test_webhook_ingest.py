@@ -133,6 +133,13 @@ async def test_oversized_body_is_refused(webhook_ingest_service: str) -> None:
     assert r.status_code == 413
 
 
+async def test_an_org_id_no_org_can_have_is_refused_not_retried(webhook_ingest_service: str) -> None:
+    # The credentials service would never know "-x": 422 (permanent), not 503 (Clio would retry forever).
+    for org in ("-x", ".hidden", "a" * 129):
+        r = await post(webhook_ingest_service, org, b"{}", {"X-Hook-Signature": "00"})
+        assert r.status_code == 422, (org, r.status_code, r.text)
+
+
 class Forwarder:
     """A TCP forwarder to the real broker, opened late: the ingest bootstraps through it."""
 

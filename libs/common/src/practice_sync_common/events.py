@@ -17,6 +17,8 @@ from practice_sync_common.ids import uuid4
 
 Provider = Literal["clio", "cliniko"]
 ALL_ORGS = "*"
+# What an org id may be, everywhere (paths, bodies, keys): 1-128 of A-Za-z0-9._-, not starting with . _ or -.
+ORG_ID_PATTERN = r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}"
 
 D = TypeVar("D", bound=BaseModel)
 

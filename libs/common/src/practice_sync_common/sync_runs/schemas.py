@@ -8,12 +8,12 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from practice_sync_common.events import ALL_ORGS
+from practice_sync_common.events import ALL_ORGS, ORG_ID_PATTERN
 
 RunStatus = Literal["queued", "running", "succeeded", "failed"]
 SyncMode = Literal["auto", "full", "incremental"]
 # The credentials service's org id rule, plus "*" (every org the connector has credentials for).
-ORG_OR_ALL = r"^(\*|[A-Za-z0-9][A-Za-z0-9._-]{0,127})$"
+ORG_OR_ALL = rf"^(\*|{ORG_ID_PATTERN})$"
 
 
 class SyncProgress(BaseModel):

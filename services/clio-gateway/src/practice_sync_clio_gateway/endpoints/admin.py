@@ -13,10 +13,11 @@ from practice_sync_clio_gateway.service import custom_actions, webhooks
 from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.auth import require_admin
 from practice_sync_common.db import unit_of_work
+from practice_sync_common.events import ORG_ID_PATTERN
 from practice_sync_common.provider_http import ProviderAuthError, ProviderError
 
 router = APIRouter(prefix="/admin/clio", tags=["clio admin"], dependencies=[Depends(require_admin)])
-ORG = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ORG = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
 
 
 def gateway(request: Request) -> Gateway:

@@ -18,10 +18,10 @@ from practice_sync_common import topics
 from practice_sync_common.auth import require_admin
 from practice_sync_common.broker import publish
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import SyncRequested, envelope
+from practice_sync_common.events import ORG_ID_PATTERN, SyncRequested, envelope
 
 router = APIRouter(prefix="/clio", tags=["clio (seed API)"])
-ORG = Query(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+ORG = Query(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
 admin = [Depends(require_admin)]
 
 

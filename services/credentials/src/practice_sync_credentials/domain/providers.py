@@ -9,6 +9,7 @@ import re
 import uuid
 from enum import StrEnum
 
+from practice_sync_common.events import ORG_ID_PATTERN
 from practice_sync_credentials.domain.errors import CredentialsDomainError
 
 
@@ -50,7 +51,7 @@ WRITERS: dict[tuple[Provider, Kind], frozenset[str]] = {
     (Provider.CLIO, Kind.WEBHOOK_SECRET): frozenset({"clio-gateway"}),
 }
 
-_ORG_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+_ORG_RE = re.compile(ORG_ID_PATTERN)
 _WEBHOOK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 

@@ -16,11 +16,12 @@ from fastapi import Depends, HTTPException, Path, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from practice_sync_common.auth import is_admin_token
+from practice_sync_common.events import ORG_ID_PATTERN
 from practice_sync_projector.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 PREFIX = "pso_"
-OrgPath = Path(min_length=1, max_length=128, description="organization id")
+OrgPath = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$", description="organization id")
 
 
 def _secret(settings: Settings) -> bytes | None:

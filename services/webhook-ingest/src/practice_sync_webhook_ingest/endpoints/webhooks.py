@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from practice_sync_common.app_factory import error_body
+from practice_sync_common.events import ORG_ID_PATTERN
 from practice_sync_common.ids import uuid4
 from practice_sync_common.logging import get_logger
 from practice_sync_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -34,8 +35,8 @@ from practice_sync_webhook_ingest.service.secrets_cache import SecretsUnavailabl
 log = get_logger(__name__)
 router = APIRouter(tags=["webhooks"])
 ROUTE = "/webhooks/clio/{org}"
-ORG = Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._-]+$")
-_ORG_PATH = re.compile(r"^/webhooks/clio/([A-Za-z0-9._-]{1,128})/?$")
+ORG = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
+_ORG_PATH = re.compile(f"^/webhooks/clio/({ORG_ID_PATTERN})/?$")
 
 Answer = tuple[int, bytes, list[tuple[bytes, bytes]]]
 _JSON = [(b"content-type", b"application/json")]
