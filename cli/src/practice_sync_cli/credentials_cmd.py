@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -87,7 +88,13 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def set_command(
     org: str = typer.Option(..., "--org", help="organization id"),
     provider: str = typer.Option(..., "--provider", help="cliniko or clio"),
-    api_key: str | None = typer.Option(None, "--api-key", help="Cliniko API key (Clio uses OAuth instead)"),
+    api_key: str | None = typer.Option(
+        None,
+        "--api-key",
+        envvar="CLINIKO_API_KEY",
+        help="Cliniko API key (Clio uses OAuth instead); or set CLINIKO_API_KEY, or type it when asked,"
+        " to keep it out of shell history and the process list",
+    ),
     api_url: str | None = typer.Option(
         None, "--api-url", help="Cliniko API base URL (default: from the key)"
     ),
@@ -110,8 +117,10 @@ def set_command(
     try:
         with admin_client(base, admin_token()) as client:
             if provider == "cliniko":
+                if not api_key and sys.stdin.isatty():
+                    api_key = typer.prompt("Cliniko API key", hide_input=True)
                 if not api_key:
-                    raise _fail("--api-key is required for cliniko", 2)
+                    raise _fail("a Cliniko API key is required: --api-key, CLINIKO_API_KEY, or type it", 2)
                 cred = set_cliniko(client, org, api_key, api_url, validate)
                 _print_credentials([cred])
                 if cred["status"] not in ("valid", "unvalidated"):

@@ -10,7 +10,7 @@ import base64
 import json
 import os
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 SERVICES_CALLING_INTERNALLY = ("webhook-ingest", "clio-gateway", "cliniko-sync", "projector")
@@ -22,9 +22,10 @@ def state_dir() -> Path:
 
 @dataclass(frozen=True)
 class StackSecrets:
-    admin_token: str
-    service_tokens: dict[str, str]
-    keyring: str
+    # Never printed whole: a repr shows which services have tokens, not the tokens.
+    admin_token: str = field(repr=False)
+    service_tokens: dict[str, str] = field(repr=False)
+    keyring: str = field(repr=False)
 
     def service_tokens_env(self) -> str:
         return ",".join(f"{name}:{token}" for name, token in self.service_tokens.items())

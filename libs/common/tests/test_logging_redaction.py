@@ -19,6 +19,8 @@ def test_canary_secret_never_reaches_the_log(capsys: pytest.CaptureFixture[str])
     log.info("nested", payload={"headers": {"Authorization": f"Bearer {CANARY}"}, "items": [CANARY]})
     log.info(f"inside the message {CANARY}")
     log.info("as a value under a harmless key", note=f"user pasted {CANARY} here")
+    log.warning("an exception object as a value", error=RuntimeError(f"token {CANARY} rejected"))
+    log.info("deeply nested", a={"b": {"c": {"d": {"e": {"f": {"g": {"h": [CANARY]}}}}}}})
     try:
         raise ValueError(f"provider said no to {CANARY}")
     except ValueError:
@@ -26,7 +28,7 @@ def test_canary_secret_never_reaches_the_log(capsys: pytest.CaptureFixture[str])
     logging.getLogger("aiokafka").error("stdlib logger saw %s", CANARY)
     logging.getLogger("other").warning("header was Authorization: Basic %s", "QWxhZGRpbjpvcGVuIHNlc2FtZQ==")
     out = capsys.readouterr().out
-    assert out.count("\n") >= 7, out  # every line was written
+    assert out.count("\n") >= 9, out  # every line was written
     assert CANARY not in out
     assert "QWxhZGRpbjpvcGVuIHNlc2FtZQ==" not in out
     assert "[REDACTED]" in out
@@ -39,3 +41,19 @@ def test_unregistered_value_under_secret_key_is_masked(capsys: pytest.CaptureFix
     assert "never-registered-refresh-token-123" not in out
     assert "cs-998877" not in out
     assert "oauth" in out
+
+
+def test_configured_secrets_are_known_to_the_scrubber() -> None:
+    from pydantic import SecretStr
+
+    from practice_sync_common.settings import CommonSettings
+
+    settings = CommonSettings(
+        PRACTICE_SYNC_ADMIN_TOKEN=SecretStr("admin-token-abc123"),
+        PRACTICE_SYNC_SERVICE_TOKENS=SecretStr("clio-gateway:gw-token-456,projector:pj-token-789"),
+    )
+    values = settings.secret_values()
+    for token in ("admin-token-abc123", "gw-token-456", "pj-token-789"):
+        assert token in values
+    secrets.add(*values)
+    assert "gw-token-456" not in secrets.scrub("caller sent gw-token-456")

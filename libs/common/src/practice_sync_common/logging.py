@@ -55,10 +55,12 @@ secrets = SecretRegistry()
 
 
 def _redact(value: Any, depth: int = 0) -> Any:
-    if depth > 6:
+    if value is None or isinstance(value, bool | int | float):
         return value
-    if isinstance(value, str):
-        return secrets.scrub(value)
+    if isinstance(value, str) or depth > 6:
+        # Anything deeper, and any other object, is printed as text: scrubbed like the rest. The
+        # renderer would otherwise print an exception's repr (with whatever it holds) untouched.
+        return secrets.scrub(value if isinstance(value, str) else repr(value))
     if isinstance(value, dict):
         return {
             k: (REDACTED if isinstance(k, str) and _SECRET_KEY.search(k) else _redact(v, depth + 1))
@@ -66,7 +68,7 @@ def _redact(value: Any, depth: int = 0) -> Any:
         }
     if isinstance(value, list | tuple | set):
         return [_redact(v, depth + 1) for v in value]
-    return value
+    return secrets.scrub(repr(value))
 
 
 def redact_processor(_: Any, __: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:

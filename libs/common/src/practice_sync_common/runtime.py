@@ -20,7 +20,7 @@ from practice_sync_common.app_factory import Hook, create_service_app
 from practice_sync_common.broker import make_broker
 from practice_sync_common.db import make_engine, make_sessionmaker
 from practice_sync_common.idempotency import ClaimsPruner, processed_events_table
-from practice_sync_common.logging import configure_logging
+from practice_sync_common.logging import configure_logging, secrets
 from practice_sync_common.migrations import upgrade_to_head
 from practice_sync_common.settings import CommonSettings
 
@@ -37,6 +37,7 @@ class ServiceRuntime:
     ) -> None:
         self.name = name
         self.settings = settings
+        secrets.add(*settings.secret_values())  # configured secrets are scrubbed like fetched ones
         self.schema = schema
         self.versions_dir = versions_dir
         self.engine: AsyncEngine = make_engine(settings.database_url, application_name=name)

@@ -58,6 +58,19 @@ class CommonSettings(BaseSettings):
                 return "postgresql+asyncpg://" + v[len(prefix) :]
         return v
 
+    def secret_values(self) -> list[str]:
+        """Every secret this service was configured with, for the log scrubber: each SecretStr field,
+        and each item of the "name:value,name:value" lists (service tokens, key rings)."""
+        out: list[str] = []
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if not isinstance(value, SecretStr) or not value.get_secret_value():
+                continue
+            raw = value.get_secret_value()
+            out.append(raw)
+            out += [part.partition(":")[2].strip() for part in raw.split(",") if ":" in part]
+        return [v for v in out if v]
+
     def service_token_map(self) -> dict[str, str]:
         """{token: service name} for the internal API's callers."""
         out: dict[str, str] = {}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import httpx
@@ -21,7 +21,7 @@ class NeedsReauth(Exception):
 @dataclass(frozen=True)
 class ClioToken:
     org_id: str
-    access_token: str
+    access_token: str = field(repr=False)  # a printed token (a log line, a traceback) must not show it
     api_url: str
     expires_at: datetime | None
 

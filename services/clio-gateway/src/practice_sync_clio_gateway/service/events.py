@@ -21,6 +21,7 @@ from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import Envelope, WebhookReceived
 from practice_sync_common.idempotency import claim_event
+from practice_sync_common.logging import secrets
 from practice_sync_common.provider_http import ProviderRequestError
 
 CONSUMER = "clio-gateway.webhooks"
@@ -40,7 +41,8 @@ async def _log(
         "event": event.data.event,
         "record_id": record_id,
         "status": status,
-        "error": error,
+        # Stored and shown by the admin API: scrubbed here, whatever the caller passed.
+        "error": secrets.scrub(error)[:1000] if error else None,
         "received_at": event.data.received_at,
         "processed_at": datetime.now(UTC) if status != "received" else None,
     }
