@@ -166,6 +166,7 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
             "CREDENTIALS_KEYRING": generate_key_entry("k1"),
             "PRACTICE_SYNC_SERVICE_TOKENS": f"cliniko-sync:{SYNC_TOKEN}",
             "CLIO_REFRESH_INTERVAL_S": "0",
+            "CREDENTIALS_ALLOW_PRIVATE_URLS": "true",  # the sandbox is on loopback
         },
     )
     sync_proc = procs.spawn(

@@ -106,6 +106,7 @@ def build_components(state: Path, secrets: StackSecrets) -> list[Component]:
         if name == "credentials":
             env["PRACTICE_SYNC_SERVICE_TOKENS"] = secrets.service_tokens_env()
             env["CREDENTIALS_KEYRING"] = secrets.keyring
+            env.setdefault("CREDENTIALS_ALLOW_PRIVATE_URLS", "true")  # the sandboxes are on loopback
             # The Clio sandbox's OAuth app, unless the operator configured a real one.
             env.setdefault("CLIO_CLIENT_ID", "sandbox-clio-client")
             env.setdefault("CLIO_CLIENT_SECRET", "sandbox-clio-secret")

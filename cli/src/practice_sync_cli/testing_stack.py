@@ -142,6 +142,7 @@ def credentials_service(stack: Stack, clio_sandbox: str) -> str:
         clio_base_url=clio_sandbox,
         clio_redirect_uri=f"http://127.0.0.1:{port}/oauth/clio/callback",
         clio_refresh_interval_s=0,
+        credentials_allow_private_urls=True,
     )
 
 

@@ -142,6 +142,7 @@ class BenchStack:
                 CLIO_BASE_URL=self.urls.get("clio-sandbox", "http://127.0.0.1:1"),
                 CLIO_REDIRECT_URI=f"{url}/oauth/clio/callback",
                 CLIO_REFRESH_INTERVAL_S="0",
+                CREDENTIALS_ALLOW_PRIVATE_URLS="true",  # the sandboxes are on loopback
             )
         else:
             env["PRACTICE_SYNC_SERVICE_TOKEN"] = SERVICE_TOKENS.get(name, "")

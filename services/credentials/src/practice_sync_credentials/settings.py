@@ -20,6 +20,9 @@ class Settings(CommonSettings):
     # Cliniko blocks requests without a User-Agent naming the vendor and a contact address.
     cliniko_user_agent: str = "practice-sync (ops@example.com)"
     provider_timeout_s: float = Field(default=10.0, gt=0)
+    # Explicit provider API URLs may be http and name loopback/private addresses: for the local
+    # sandboxes only (`make up` and the tests turn it on). Off, keys go to public https hosts only.
+    credentials_allow_private_urls: bool = False
 
     clio_client_id: str = ""
     clio_client_secret: SecretStr = SecretStr("")

@@ -57,6 +57,7 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
         "clio_refresh_min_interval_s": 0,
         "provider_timeout_s": 3.0,
         "max_body_bytes": 16_384,
+        "credentials_allow_private_urls": True,  # the sandboxes listen on loopback
     }
     values.update(overrides)
     return Settings(**values)

@@ -75,8 +75,36 @@ def test_error_shows_at_most_last_four_chars() -> None:
 
 
 def test_explicit_api_url_overrides_and_is_normalised() -> None:
-    assert api_url_for(f"{BODY}-au2", "http://127.0.0.1:8102/v1/") == "http://127.0.0.1:8102/v1"
+    assert (
+        api_url_for(f"{BODY}-au2", "http://127.0.0.1:8102/v1/", allow_private=True)
+        == "http://127.0.0.1:8102/v1"
+    )
     assert api_url_for(BODY, "https://cliniko.example/v1") == "https://cliniko.example/v1"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:8102/v1",
+        "https://localhost/v1",
+        "https://169.254.169.254/latest",
+        "https://10.255.255.1/v1",
+        "https://192.168.1.5/v1",
+        "https://[::1]/v1",
+        "https://[fd00::1]/v1",
+        "https://metadata.google.internal/v1",
+    ],
+)
+def test_keys_are_not_sent_to_internal_addresses(url: str) -> None:
+    with pytest.raises(InvalidApiKey, match="local or private address"):
+        validate_api_url(url)
+    assert validate_api_url(url, allow_private=True) == url
+
+
+def test_keys_travel_over_https_only_unless_local_sandboxes_are_allowed() -> None:
+    with pytest.raises(InvalidApiKey, match="must use https"):
+        validate_api_url("http://api.au1.cliniko.com/v1")
+    assert validate_api_url("http://127.0.0.1:8102/v1", allow_private=True) == "http://127.0.0.1:8102/v1"
 
 
 def test_explicit_api_url_still_validates_key() -> None:

@@ -8,6 +8,7 @@ it with or without the suffix as the Basic-auth username.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
@@ -69,35 +70,59 @@ def parse_api_key(key: str) -> ClinikoApiKey:
     return ClinikoApiKey(value=key, shard=suffix.lower(), has_shard_suffix=True)
 
 
-def validate_api_url(api_url: str) -> str:
-    """Check an explicit base URL (http(s), a host, no credentials); return it without trailing '/'."""
+def validate_api_url(api_url: str, allow_private: bool = False, what: str = "Cliniko API URL") -> str:
+    """Check an explicit base URL (https, a public host, no credentials); return it without trailing '/'.
+
+    The key is sent to this URL, so by default it must be https and must not name a loopback,
+    private, link-local or otherwise internal address (the service's own network is not a place to
+    send keys to on an admin's say-so). `allow_private` lifts both, for the local sandboxes. A name
+    that resolves to an internal address is not caught here; egress rules are the wall for that.
+    """
     if not isinstance(api_url, str) or not api_url.strip():
-        raise InvalidApiKey("Cliniko API URL is empty")
+        raise InvalidApiKey(f"{what} is empty")
     if len(api_url) > _MAX_URL_LENGTH or any(c.isspace() for c in api_url):
-        raise InvalidApiKey("Cliniko API URL is too long or contains whitespace")
+        raise InvalidApiKey(f"{what} is too long or contains whitespace")
     try:
         parts = urlsplit(api_url)
         _ = parts.port  # raises ValueError on a non-numeric or out-of-range port
     except ValueError:
-        raise InvalidApiKey("Cliniko API URL is not a valid URL") from None
+        raise InvalidApiKey(f"{what} is not a valid URL") from None
     if parts.scheme.lower() not in ("http", "https"):
-        raise InvalidApiKey("Cliniko API URL must start with http:// or https://")
+        raise InvalidApiKey(f"{what} must start with http:// or https://")
     if not parts.hostname:
-        raise InvalidApiKey("Cliniko API URL has no host")
+        raise InvalidApiKey(f"{what} has no host")
     if parts.username is not None or parts.password is not None:
         # Credentials in a URL end up in logs; the key travels in the Authorization header instead.
-        raise InvalidApiKey("Cliniko API URL must not contain a user name or password")
+        raise InvalidApiKey(f"{what} must not contain a user name or password")
     if parts.query or parts.fragment:
-        raise InvalidApiKey("Cliniko API URL must not have a query string or fragment")
+        raise InvalidApiKey(f"{what} must not have a query string or fragment")
+    if not allow_private:
+        if parts.scheme.lower() != "https":
+            raise InvalidApiKey(f"{what} must use https")
+        if _internal_host(parts.hostname):
+            raise InvalidApiKey(
+                f"{what} names a local or private address; the key is only sent to public hosts"
+            )
     return api_url.rstrip("/")
 
 
-def api_url_for(key: str | ClinikoApiKey, api_url: str | None = None) -> str:
+def _internal_host(host: str) -> bool:
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith((".localhost", ".internal", ".local")):
+        return True
+    try:
+        address = ipaddress.ip_address(name)
+    except ValueError:
+        return False  # a DNS name
+    return not address.is_global
+
+
+def api_url_for(key: str | ClinikoApiKey, api_url: str | None = None, allow_private: bool = False) -> str:
     """``https://api.{shard}.cliniko.com/v1`` for ``key``, or the explicit ``api_url`` once validated.
 
     The key is validated either way, so a bad key never gets stored behind a custom URL.
     """
     parsed = key if isinstance(key, ClinikoApiKey) else parse_api_key(key)
     if api_url is not None:
-        return validate_api_url(api_url)
+        return validate_api_url(api_url, allow_private)
     return parsed.default_api_url

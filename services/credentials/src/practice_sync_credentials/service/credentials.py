@@ -40,7 +40,7 @@ async def set_cliniko_key(
     """Validate the key's shape, optionally ask Cliniko, then store it (one transaction, audited)."""
     secrets.add(api_key)
     parsed = parse_api_key(api_key)
-    url = api_url_for(parsed, api_url)
+    url = api_url_for(parsed, api_url, services.settings.credentials_allow_private_urls)
     status, message = Status.UNVALIDATED, "not validated yet"
     if validate:
         result = await probe(

@@ -8,7 +8,7 @@ from typing import Any
 
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import secrets
-from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key
+from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key, validate_api_url
 from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
 from practice_sync_credentials.domain.errors import CredentialsDomainError
 from practice_sync_credentials.domain.legacy_fernet import LEGACY_ENV_VAR, decode_legacy
@@ -44,7 +44,7 @@ class _Prepared:
     expires_at: datetime | None
 
 
-def _prepare(index: int, row: LegacyRow, fernet_key: str) -> _Prepared:
+def _prepare(index: int, row: LegacyRow, fernet_key: str, allow_private: bool) -> _Prepared:
     where = f"row {index}"
     try:
         org_id = canonical_org_id(row.org_id)
@@ -56,7 +56,7 @@ def _prepare(index: int, row: LegacyRow, fernet_key: str) -> _Prepared:
             if "api_key" not in fields:
                 raise Invalid("payload has no api_key field")
             parsed = parse_api_key(fields["api_key"])
-            url = api_url_for(parsed, fields.get("api_url") or None)
+            url = api_url_for(parsed, fields.get("api_url") or None, allow_private)
             return _Prepared(
                 SecretRef(org_id, provider.value, Kind.API_KEY.value),
                 {"api_key": parsed.value},
@@ -77,7 +77,11 @@ def _prepare(index: int, row: LegacyRow, fernet_key: str) -> _Prepared:
             {
                 "region": "US",
                 "imported": True,
-                **({"api_url": fields["api_url"]} if "api_url" in fields else {}),
+                **(
+                    {"api_url": validate_api_url(fields["api_url"], allow_private, "Clio API URL")}
+                    if "api_url" in fields
+                    else {}
+                ),
             },
             tokens.expires_at,
         )
@@ -103,7 +107,8 @@ async def import_rows(services: Services, actor: str, rows: list[LegacyRow]) -> 
         raise NotConfigured(f"{LEGACY_ENV_VAR} is not set: the legacy rows cannot be decrypted")
     if not rows:
         raise Invalid("no rows to import")
-    prepared = [_prepare(i, row, key) for i, row in enumerate(rows)]
+    allow_private = services.settings.credentials_allow_private_urls
+    prepared = [_prepare(i, row, key, allow_private) for i, row in enumerate(rows)]
     seen: set[tuple[str, str]] = set()
     for i, p in enumerate(prepared):
         slot = (p.ref.org_id, p.ref.provider)
