@@ -108,6 +108,13 @@ async def test_bad_input_gets_a_json_4xx_that_names_the_problem(client: httpx.As
     assert r.status_code == 422
     assert "count" in r.json()["error"]["message"]
     assert "many" not in r.text  # input is not echoed back
+    broken = await client.post(
+        "/admin/items",
+        content=b'{"name": "a", count: 1}',
+        headers={"Authorization": "Bearer admin-t0ken", "Content-Type": "application/json"},
+    )
+    assert broken.status_code == 422
+    assert "not valid JSON at character 14" in broken.json()["error"]["message"], broken.text
 
 
 async def test_oversized_body_is_refused(client: httpx.AsyncClient) -> None:

@@ -198,6 +198,14 @@ def create_service_app(
     async def validation_error(_: Request, exc: RequestValidationError) -> JSONResponse:
         problems = []
         for err in exc.errors():
+            if err.get("type") == "json_invalid":
+                # loc is ("body", position); json's own reason names no value, so it can be shown.
+                position = err.get("loc", ("body", "?"))[-1]
+                reason = (err.get("ctx") or {}).get("error", "")
+                problems.append(
+                    f"body: not valid JSON at character {position}" + (f": {reason}" if reason else "")
+                )
+                continue
             where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
             problems.append(f"{where or 'body'}: {err.get('msg', 'invalid')}")
         # Never echo the offending input back: it may be a secret.
