@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import secrets
 from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key
@@ -55,16 +57,8 @@ async def set_cliniko_key(
         # Cliniko said no: storing it would replace the org's current key (maybe a working one)
         # with one known not to work. The attempt is audited; nothing else changes.
         async with unit_of_work(services.sessions) as session:
-            await audit_repo.record(
-                session,
-                actor=actor,
-                action="credential.validate",
-                outcome=status.value,
-                org_id=org_id,
-                provider=CLINIKO,
-                kind=Kind.API_KEY.value,
-                detail=f"api key {parsed.hint} refused, not stored: {message}",
-            )
+            refused = f"api key {parsed.hint} refused, not stored: {message}"
+            await _audit_key_check(session, actor, org_id, status, refused)
         raise Invalid(
             f"Cliniko refused this key ({message}); it was not stored, and the org's key is unchanged"
         )
@@ -99,17 +93,24 @@ async def set_cliniko_key(
             detail=f"api key {parsed.hint} for {url}",
         )
         if validate:
-            await audit_repo.record(
-                session,
-                actor=actor,
-                action="credential.validate",
-                outcome=status.value,
-                org_id=org_id,
-                provider=CLINIKO,
-                kind=ref.kind,
-                detail=message,
-            )
+            await _audit_key_check(session, actor, org_id, status, message)
     return row
+
+
+async def _audit_key_check(
+    session: AsyncSession, actor: str, org_id: str, status: Status, detail: str
+) -> None:
+    """The audit record of asking Cliniko about a key being set."""
+    await audit_repo.record(
+        session,
+        actor=actor,
+        action="credential.validate",
+        outcome=status.value,
+        org_id=org_id,
+        provider=CLINIKO,
+        kind=Kind.API_KEY.value,
+        detail=detail,
+    )
 
 
 async def validate(services: Services, actor: str, org_id: str, provider: Provider) -> CredentialRow:
