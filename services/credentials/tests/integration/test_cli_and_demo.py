@@ -80,38 +80,11 @@ def test_cli_set_and_list(served: str, cliniko_sandbox: str, monkeypatch: pytest
     assert unknown.exit_code == 2 and "unknown provider" in unknown.output
     # The key from the environment, so it stays out of shell history and the process list.
     other = new_org("cli-env")
-    from_env = runner.invoke(
-        cli,
-        [
-            "credentials",
-            "set",
-            "--org",
-            other,
-            "--provider",
-            "cliniko",
-            "--api-url",
-            cliniko_sandbox,
-            "--url",
-            served,
-        ],
-        env={"CLINIKO_API_KEY": DEMO_KEY},
-    )
+    args = ["credentials", "set", "--org", other, "--provider", "cliniko", "--api-url", cliniko_sandbox]
+    from_env = runner.invoke(cli, [*args, "--url", served], env={"CLINIKO_API_KEY": DEMO_KEY})
     assert from_env.exit_code == 0 and "valid" in from_env.output, from_env.output
     refused = runner.invoke(
-        cli,
-        [
-            "credentials",
-            "set",
-            "--org",
-            other,
-            "--provider",
-            "cliniko",
-            "--api-url",
-            cliniko_sandbox,
-            "--url",
-            served,
-        ],
-        env={"CLINIKO_API_KEY": "notarealkeyatall0000-au1"},
+        cli, [*args, "--url", served], env={"CLINIKO_API_KEY": "notarealkeyatall0000-au1"}
     )
     assert refused.exit_code == 1 and "not stored" in refused.output
     down = runner.invoke(cli, ["credentials", "list", "--url", f"http://127.0.0.1:{free_port()}"])
