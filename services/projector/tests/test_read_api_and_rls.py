@@ -101,6 +101,14 @@ async def test_bad_parameters_get_clear_errors(org_with_patients: str, stack: St
         assert r.status_code == 400 and "sort=last_appointment_date" in r.json()["error"]["message"]
         r = await c.get(url, params={"cursor": first, "offset": 5})
         assert r.status_code == 400 and "either offset or cursor" in r.json()["error"]["message"]
+        # A cursor belongs to its org and list: replayed elsewhere it is refused, not misread.
+        r = await c.get("/orgs/another-org/active-patients", params={"cursor": first})
+        assert r.status_code == 400 and "another list" in r.json()["error"]["message"]
+        contacts = f"/orgs/{org_with_patients}/contacts"
+        from_contacts = (await c.get(contacts, params={"limit": 1})).json()["meta"]["next_cursor"]
+        r = await c.get(url, params={"cursor": from_contacts, "sort": "updated_at"})
+        assert r.status_code == 400 and "another list" in r.json()["error"]["message"]
+        assert (await c.get(contacts, params={"cursor": from_contacts})).status_code == 200
         r = await c.get(f"/orgs/{org_with_patients}/contacts/not-a-uuid")
         assert r.status_code == 422
 

@@ -42,20 +42,22 @@ def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
     return sessions
 
 
-def _after(cursor: str | None, offset: int, sort: str, order: str) -> tuple[str, uuid.UUID] | None:
+def _after(
+    cursor: str | None, offset: int, listing: str, sort: str, order: str
+) -> tuple[str, uuid.UUID] | None:
     if cursor is None:
         return None
     if offset:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "use either offset or cursor, not both")
-    c = decode_cursor(cursor, sort, order)
+    c = decode_cursor(cursor, listing, sort, order)
     return c.key, c.id
 
 
-def _next(rows: list[dict[str, Any]], limit: int, sort: str, order: str) -> str | None:
+def _next(rows: list[dict[str, Any]], limit: int, listing: str, sort: str, order: str) -> str | None:
     if len(rows) < limit:
         return None
     last = rows[-1]
-    return Cursor(sort, order, str(last["sort_key"]), last["id"]).encode()
+    return Cursor(listing, sort, order, str(last["sort_key"]), last["id"]).encode()
 
 
 @router.post("/orgs/{org}/read-token", response_model=ReadToken, dependencies=[Depends(require_admin)])
@@ -77,7 +79,8 @@ async def list_active_patients(
     offset: int = Offset,
     cursor: str | None = CursorQ,
 ) -> ActivePatientPage:
-    after = _after(cursor, offset, sort, order)
+    listing = f"{org}/active-patients"
+    after = _after(cursor, offset, listing, sort, order)
     async with org_scope(_sessions(request), org) as session:
         rows, total = await read.active_patients(
             session, org, sort=sort, order=order, limit=limit, offset=offset, after=after
@@ -96,7 +99,9 @@ async def list_active_patients(
         )
         for r in rows
     ]
-    meta = PageMeta(limit=limit, offset=offset, total=total, next_cursor=_next(rows, limit, sort, order))
+    meta = PageMeta(
+        limit=limit, offset=offset, total=total, next_cursor=_next(rows, limit, listing, sort, order)
+    )
     return ActivePatientPage(data=data, meta=meta)
 
 
@@ -109,13 +114,14 @@ async def list_contacts(
     cursor: str | None = CursorQ,
     include_deleted: bool = Query(False, description="also list contacts deleted in the provider"),
 ) -> ContactPage:
-    after = _after(cursor, offset, "created_at", "asc")
+    listing = f"{org}/contacts"
+    after = _after(cursor, offset, listing, "created_at", "asc")
     async with org_scope(_sessions(request), org) as session:
         rows, total = await read.contacts(
             session, org, limit=limit, offset=offset, after=after, include_deleted=include_deleted
         )
     meta = PageMeta(
-        limit=limit, offset=offset, total=total, next_cursor=_next(rows, limit, "created_at", "asc")
+        limit=limit, offset=offset, total=total, next_cursor=_next(rows, limit, listing, "created_at", "asc")
     )
     return ContactPage(data=[Contact.model_validate(r) for r in rows], meta=meta)
 
