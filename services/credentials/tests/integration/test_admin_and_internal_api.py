@@ -235,3 +235,28 @@ async def test_secrets_stay_out_of_the_logs(
     assert "[REDACTED]" in out
     for secret in secrets:
         assert secret not in out
+
+
+async def test_audit_provider_filter_is_checked_like_the_credentials_listing(
+    client: httpx.AsyncClient, cliniko_sandbox: str
+) -> None:
+    clinic, law, _ = await setup_everything(client, cliniko_sandbox)
+    for path in ("/admin/audit", "/admin/credentials"):
+        bad = await client.get(path, params={"provider": "bogus"}, headers=admin())
+        assert bad.status_code == 422, (path, bad.text)
+        assert bad.json()["error"] == {
+            "type": "invalid",
+            "message": "unknown provider 'bogus'; expected one of: cliniko, clio",
+        }
+    # The same spellings are accepted by both.
+    audit = await client.get("/admin/audit", params={"provider": " CLIO ", "org": law}, headers=admin())
+    assert audit.status_code == 200, audit.text
+    entries = audit.json()["entries"]
+    assert entries and {e["provider"] for e in entries} == {"clio"}
+    listed = await client.get(
+        "/admin/credentials", params={"provider": " CLIO ", "org": law}, headers=admin()
+    )
+    assert listed.status_code == 200 and {c["provider"] for c in listed.json()["credentials"]} == {"clio"}
+    # No provider: no filter.
+    everything = await client.get("/admin/audit", params={"org": clinic}, headers=admin())
+    assert everything.status_code == 200 and everything.json()["entries"]

@@ -215,3 +215,108 @@ async def test_expired_access_token_is_refreshed_on_read(
         services.clock = services_clock
     assert r.status_code == 200, r.text
     assert r.json()["access_token"] != before.access_token
+
+
+async def listed_org(client: httpx.AsyncClient, org: str) -> dict[str, object] | None:
+    """The org as `GET /admin/orgs` lists it, or None (one page starting just before it)."""
+    r = await client.get("/admin/orgs", params={"after": org[:-1], "limit": 5}, headers=admin())
+    assert r.status_code == 200, r.text
+    found = [o for o in r.json()["orgs"] if o["id"] == org]
+    return found[0] if found else None
+
+
+async def clio_orgs(client: httpx.AsyncClient) -> set[str]:
+    r = await client.get("/internal/orgs", params={"provider": "clio"}, headers=service("clio-gateway"))
+    assert r.status_code == 200, r.text
+    return {o["org_id"] for o in r.json()["orgs"]}
+
+
+async def authorize(start: httpx.Response) -> dict[str, str]:
+    """The sandbox's auto-approving authorize step: the callback's query parameters."""
+    assert start.status_code == 200, start.text
+    async with httpx.AsyncClient() as outside:
+        r = await outside.get(start.json()["authorize_url"])
+    assert r.status_code == 302, r.text
+    return dict(httpx.URL(r.headers["location"]).params)
+
+
+async def test_start_writes_no_org_until_the_callback_succeeds(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    org = new_org("law")
+    # Abandoned: started, never completed.
+    start = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    assert start.status_code == 200, start.text
+    assert await listed_org(client, org) is None
+    assert org not in await clio_orgs(client)
+    # Failed: Clio refuses the code; the state is used up and still nothing is created.
+    params = await authorize(await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin()))
+    failed = await client.get("/oauth/clio/callback", params={**params, "code": "not-the-code"})
+    assert failed.status_code == 400, failed.text
+    assert "invalid_grant" in failed.json()["error"]["message"]
+    # Declined at Clio.
+    declined = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    url = httpx.URL(declined.json()["authorize_url"]).copy_add_param("sandbox_decline", "true")
+    async with httpx.AsyncClient() as outside:
+        location = httpx.URL((await outside.get(url)).headers["location"])
+    assert (await client.get("/oauth/clio/callback", params=dict(location.params))).status_code == 422
+    assert await listed_org(client, org) is None
+    assert org not in await clio_orgs(client)
+    async with unit_of_work(services.sessions) as session:
+        rows = await session.execute(
+            sa.text("SELECT count(*) FROM credentials.organizations WHERE id = :o"), {"o": org}
+        )
+        assert rows.scalar_one() == 0
+        creds = await session.execute(
+            sa.text("SELECT count(*) FROM credentials.credentials WHERE organization_id = :o"), {"o": org}
+        )
+        assert creds.scalar_one() == 0
+    # The one abandoned flow left is still pending: it completes, and only then is there an org.
+    done = await client.get("/oauth/clio/callback", params=await authorize(start))
+    assert done.status_code == 200, done.text
+    created = await listed_org(client, org)
+    assert created is not None and created["clio_region"] == "US"
+    assert created["credentials"] == [
+        {"provider": "clio", "kind": "oauth_tokens", "name": "", "status": "valid"}
+    ]
+    assert org in await clio_orgs(client)
+    audit = (await client.get("/admin/audit", params={"org": org}, headers=admin())).json()["entries"]
+    actions = [(e["action"], e["outcome"]) for e in reversed(audit)]
+    assert actions.count(("oauth.start", "ok")) == 3
+    assert actions.count(("org.create", "ok")) == 1
+    assert actions.index(("org.create", "ok")) > actions.index(("oauth.callback", "error"))
+
+
+async def test_start_for_an_existing_org_changes_its_region_only_when_the_flow_completes(
+    client: httpx.AsyncClient,
+) -> None:
+    org = new_org("law")
+    made = await client.post(
+        "/admin/orgs", json={"id": org, "name": "A Firm", "clio_region": "ca"}, headers=admin()
+    )
+    assert made.status_code == 201, made.text
+    # No region given: the org's.
+    own = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    assert own.status_code == 200 and own.json()["region"] == "CA"
+    # Another region asked for, then abandoned: the org keeps its own.
+    eu = await client.get("/oauth/clio/start", params={"org_id": org, "region": "eu"}, headers=admin())
+    assert eu.status_code == 200 and eu.json()["region"] == "EU"
+    listed = await listed_org(client, org)
+    assert listed is not None and listed["clio_region"] == "CA" and listed["credentials"] == []
+    # Started again without a region while that flow is pending: the same region as the pending flow.
+    again = await client.get("/oauth/clio/start", params={"org_id": org}, headers=admin())
+    assert again.json()["region"] == "EU"
+    # Completed: now the org is in that region, its name and creation time untouched.
+    done = await client.get("/oauth/clio/callback", params=await authorize(again))
+    assert done.status_code == 200, done.text
+    listed = await listed_org(client, org)
+    assert listed is not None
+    assert (listed["clio_region"], listed["name"], listed["created_at"]) == (
+        "EU",
+        "A Firm",
+        made.json()["created_at"],
+    )
+    r = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+    assert r.status_code == 200 and r.json()["region"] == "EU"
+    audit = (await client.get("/admin/audit", params={"org": org}, headers=admin())).json()["entries"]
+    assert [e["action"] for e in audit].count("org.create") == 1  # the POST's, not the callback's

@@ -288,3 +288,37 @@ async def test_legacy_import_is_all_or_nothing(database_url: str) -> None:
     async with running(make_settings(database_url)) as (client, _):
         r = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
         assert r.status_code == 503 and "CREDENTIALS_ENCRYPTION_KEY" in r.json()["error"]["message"]
+
+
+async def test_legacy_import_checks_its_input_before_the_server_configuration(database_url: str) -> None:
+    f = Fernet(Fernet.generate_key())
+    org = new_org("legacy")
+    good = {"org_id": org, "provider": "cliniko", "ciphertext": f.encrypt(b'{"api_key": "x"}').decode()}
+    malformed = [
+        ([], "no rows to import"),
+        ([{**good, "org_id": "bad org"}], "row 0: org id must be"),
+        ([good, {**good, "provider": "xero"}], "row 1 (org "),
+        ([good, {**good, "provider": "xero"}], "unknown provider 'xero'; expected one of: cliniko, clio"),
+        ([{**good, "ciphertext": "not a token!"}], "row 0 (org "),
+        ([{**good, "ciphertext": "gAAAAAB"}], "legacy token is corrupt"),
+        ([good, good], f"row 1: a second cliniko credential for org {org!r}"),
+    ]
+    # No CREDENTIALS_ENCRYPTION_KEY, or one that is not a Fernet key: the input is still judged first.
+    for key in ("", "not-a-fernet-key"):
+        settings = make_settings(database_url, credentials_encryption_key=SecretStr(key))
+        async with running(settings) as (client, _):
+            for rows, words in malformed:
+                r = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
+                assert r.status_code == 422, (key, rows, r.text)
+                assert r.json()["error"]["type"] == "invalid"
+                assert words in r.json()["error"]["message"], (key, rows, r.text)
+                assert "nothing was imported" in r.json()["error"]["message"] or not rows
+                assert good["ciphertext"] not in r.text
+            # Valid input: now the configuration is what is wrong, and it says so.
+            r = await client.post("/admin/import/legacy", json={"rows": [good]}, headers=admin())
+            assert r.status_code == 503, r.text
+            assert r.json()["error"]["type"] == "not_configured"
+            assert "CREDENTIALS_ENCRYPTION_KEY" in r.json()["error"]["message"]
+            assert key not in r.json()["error"]["message"] or not key
+            listed = await client.get(f"/admin/orgs/{org}/credentials", headers=admin())
+            assert listed.json()["credentials"] == []

@@ -50,6 +50,16 @@ def decode_legacy(fernet_key: str | bytes, token: str | bytes) -> dict[str, str]
     return normalise_payload(plaintext)
 
 
+def check_key(fernet_key: str | bytes) -> None:
+    """Raise ``LegacyImportError`` unless the key is a usable Fernet key (a configuration problem)."""
+    _fernet(fernet_key)
+
+
+def check_token(token: str | bytes) -> None:
+    """Raise ``LegacyImportError`` unless the row is shaped like a Fernet token (no key needed: input)."""
+    _check_token_shape(token)
+
+
 def normalise_payload(plaintext: bytes) -> dict[str, str]:
     """Turn a decrypted legacy payload into secret fields (exposed for tests and dry runs)."""
     try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query
 
 from practice_sync_common.auth import require_admin
-from practice_sync_credentials.domain.providers import Provider, canonical_org_id, parse_provider
-from practice_sync_credentials.endpoints.deps import org_path, provider_path, services
+from practice_sync_credentials.domain.providers import Provider, canonical_org_id
+from practice_sync_credentials.endpoints.deps import org_path, provider_path, provider_query, services
 from practice_sync_credentials.schemas.credentials import (
     CredentialList,
     CredentialOut,
@@ -23,13 +23,11 @@ router = APIRouter(prefix="/admin", tags=["admin"])
 @router.get("/credentials")
 async def list_credentials(
     org: str | None = Query(None, max_length=200),
-    provider: str | None = Query(None, max_length=64),
+    provider: Provider | None = Depends(provider_query),
     svc: Services = Depends(services),
     _: str = Depends(require_admin),
 ) -> CredentialList:
-    rows = await credentials.list_metadata(
-        svc, canonical_org_id(org) if org else None, parse_provider(provider) if provider else None
-    )
+    rows = await credentials.list_metadata(svc, canonical_org_id(org) if org else None, provider)
     return CredentialList(credentials=[CredentialOut.of(r) for r in rows])
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Query, Response
 
 from practice_sync_common.auth import require_admin
-from practice_sync_credentials.domain.providers import canonical_org_id
-from practice_sync_credentials.endpoints.deps import services
+from practice_sync_credentials.domain.providers import Provider, canonical_org_id
+from practice_sync_credentials.endpoints.deps import provider_query, services
 from practice_sync_credentials.schemas.audit import AuditEntry, AuditPage
 from practice_sync_credentials.schemas.keys import KeyOut, KeysOut, RewrapOut
 from practice_sync_credentials.schemas.legacy import LegacyImportIn, LegacyImportOut
@@ -65,7 +65,7 @@ async def audit(
     limit: int = Query(50, ge=1, le=500),
     before_id: int | None = Query(None, ge=1),
     org: str | None = Query(None, max_length=200),
-    provider: str | None = Query(None, max_length=64),
+    provider: Provider | None = Depends(provider_query),
     action: str | None = Query(None, max_length=64),
     svc: Services = Depends(services),
     _: str = Depends(require_admin),
@@ -75,7 +75,7 @@ async def audit(
         limit=limit,
         before_id=before_id,
         org_id=canonical_org_id(org) if org else None,
-        provider=provider,
+        provider=provider.value if provider else None,
         action=action,
     )
     entries = [

@@ -41,6 +41,19 @@ async def add(
     )
 
 
+async def latest_region(session: AsyncSession, org_id: str, provider: str, now: datetime) -> str | None:
+    """The region of the org's newest flow still pending (unexpired), if any."""
+    t = oauth_states.c
+    stmt = (
+        sa.select(t.region)
+        .where(t.organization_id == org_id, t.provider == provider, t.expires_at > now)
+        .order_by(t.created_at.desc(), t.expires_at.desc())
+        .limit(1)
+    )
+    region: str | None = (await session.execute(stmt)).scalar_one_or_none()
+    return region
+
+
 async def consume(session: AsyncSession, state_hash: str, now: datetime) -> OAuthStateRow | None:
     """Delete and return the state if it exists and has not expired (expired ones are deleted too)."""
     t = oauth_states.c

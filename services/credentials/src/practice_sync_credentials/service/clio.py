@@ -10,10 +10,12 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import get_logger
 from practice_sync_credentials.domain.clio_tokens import (
+    ClioRegion,
     ClioTokenError,
     ClioTokenSet,
     merge_refresh,
@@ -87,17 +89,19 @@ def _hash_state(state: str) -> str:
 
 
 async def start(services: Services, actor: str, org_id: str, region: str | None) -> StartedFlow:
+    """Record a pending flow (single use, expiring) and build Clio's authorize URL.
+
+    Nothing else is written: the org, its region and the tokens come with a successful callback, so an
+    abandoned, declined or failed flow leaves no org behind (only the state, and the audit entry).
+    """
+    # The input first: an unknown region is a 422 whatever the configuration.
+    asked = parse_region(region) if region else None
     client_id, _ = _require_client(services)
     now = services.now()
     state = token_gen.token_urlsafe(32)
     redirect_uri = services.settings.clio_redirect_uri
     async with unit_of_work(services.sessions) as session:
-        created = await org_repo.ensure(session, org_id)
-        org = await org_repo.get(session, org_id)
-        chosen = parse_region(
-            region or (org.clio_region if org else None) or services.settings.clio_default_region
-        )
-        await org_repo.upsert(session, org_id, None, chosen.value)
+        chosen = asked or await _default_region(services, session, org_id, now)
         expires_at = now + timedelta(seconds=services.settings.oauth_state_ttl_s)
         await oauth_states.add(
             session,
@@ -108,8 +112,6 @@ async def start(services: Services, actor: str, org_id: str, region: str | None)
             redirect_uri=redirect_uri,
             expires_at=expires_at,
         )
-        if created:
-            await audit_repo.record(session, actor=actor, action="org.create", outcome="ok", org_id=org_id)
         await audit_repo.record(
             session,
             actor=actor,
@@ -130,6 +132,21 @@ async def start(services: Services, actor: str, org_id: str, region: str | None)
         }
     )
     return StartedFlow(f"{base_url(services, chosen)}/oauth/authorize?{query}", expires_at, chosen.value)
+
+
+async def _default_region(
+    services: Services, session: AsyncSession, org_id: str, now: datetime
+) -> ClioRegion:
+    """No region asked for: the org's newest pending flow's (a retry of it), else the org's, else the default.
+
+    The org's region only changes when a flow completes, so a pending flow's region stands in for it
+    until then, as when start wrote it onto the org; once that flow expires, the org's own applies again.
+    """
+    pending = await oauth_states.latest_region(session, org_id, PROVIDER, now)
+    if pending is not None:
+        return parse_region(pending)
+    org = await org_repo.get(session, org_id)
+    return parse_region((org.clio_region if org else None) or services.settings.clio_default_region)
 
 
 async def callback(
@@ -195,7 +212,27 @@ async def callback(
         raise ProviderUnavailable(message) from None
     meta = {"region": pending.region, "oauth_base_url": base, "api_url": f"{base}/api/v4"}
     async with unit_of_work(services.sessions) as session:
-        await org_repo.ensure(session, org_id)
+        # Only now, with tokens in hand, does the org exist (or move to the region they belong to).
+        before = await org_repo.get(session, org_id)
+        await org_repo.upsert(session, org_id, None, pending.region)
+        if before is None:
+            await audit_repo.record(
+                session,
+                actor="oauth-callback",
+                action="org.create",
+                outcome="ok",
+                org_id=org_id,
+                detail=f"by a completed Clio OAuth flow (region {pending.region})",
+            )
+        elif before.clio_region != pending.region:
+            await audit_repo.record(
+                session,
+                actor="oauth-callback",
+                action="org.update",
+                outcome="ok",
+                org_id=org_id,
+                detail=f"clio_region {before.clio_region or 'unset'} -> {pending.region} (Clio OAuth)",
+            )
         row = await cred_repo.upsert(
             session,
             org_id=org_id,

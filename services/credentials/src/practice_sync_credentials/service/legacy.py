@@ -11,7 +11,13 @@ from practice_sync_common.logging import secrets
 from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key, validate_api_url
 from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
 from practice_sync_credentials.domain.errors import CredentialsDomainError
-from practice_sync_credentials.domain.legacy_fernet import LEGACY_ENV_VAR, decode_legacy
+from practice_sync_credentials.domain.legacy_fernet import (
+    LEGACY_ENV_VAR,
+    LegacyImportError,
+    check_key,
+    check_token,
+    decode_legacy,
+)
 from practice_sync_credentials.domain.providers import (
     Kind,
     Provider,
@@ -36,6 +42,16 @@ class LegacyRow:
 
 
 @dataclass(frozen=True, slots=True)
+class _Checked:
+    """A row whose input is well formed: known provider, canonical org id, a Fernet token's shape."""
+
+    where: str
+    org_id: str
+    provider: Provider
+    ciphertext: str
+
+
+@dataclass(frozen=True, slots=True)
 class _Prepared:
     ref: SecretRef
     fields: dict[str, str]
@@ -44,12 +60,23 @@ class _Prepared:
     expires_at: datetime | None
 
 
-def _prepare(index: int, row: LegacyRow, fernet_key: str, allow_private: bool) -> _Prepared:
+def _check(index: int, row: LegacyRow) -> _Checked:
+    """What can be judged without the key; the message names the row and what is wrong with it."""
     where = f"row {index}"
     try:
         org_id = canonical_org_id(row.org_id)
         where = f"row {index} (org {org_id!r}, provider {row.provider[:32]!r})"
         provider = parse_provider(row.provider)
+        check_token(row.ciphertext)
+    except CredentialsDomainError as exc:
+        raise Invalid(f"{where}: {exc}; nothing was imported") from None
+    return _Checked(where, org_id, provider, row.ciphertext)
+
+
+def _prepare(row: _Checked, fernet_key: str, allow_private: bool) -> _Prepared:
+    """Decrypt and check the secret itself (needs the key)."""
+    org_id, provider = row.org_id, row.provider
+    try:
         fields = decode_legacy(fernet_key, row.ciphertext)
         secrets.add(*fields.values())
         if provider is Provider.CLINIKO:
@@ -86,9 +113,9 @@ def _prepare(index: int, row: LegacyRow, fernet_key: str, allow_private: bool) -
             tokens.expires_at,
         )
     except Invalid as exc:
-        raise Invalid(f"{where}: {exc.message}; nothing was imported") from None
+        raise Invalid(f"{row.where}: {exc.message}; nothing was imported") from None
     except CredentialsDomainError as exc:
-        raise Invalid(f"{where}: {exc}; nothing was imported") from None
+        raise Invalid(f"{row.where}: {exc}; nothing was imported") from None
 
 
 def _clio_fields(fields: dict[str, str]) -> dict[str, str]:
@@ -101,23 +128,31 @@ def _clio_fields(fields: dict[str, str]) -> dict[str, str]:
 
 
 async def import_rows(services: Services, actor: str, rows: list[LegacyRow]) -> int:
-    """All or nothing: every row is decoded and checked before one transaction writes them all."""
+    """All or nothing: every row is decoded and checked before one transaction writes them all.
+
+    The input is judged first (a 422 naming the row), the configuration only for valid input (a 503).
+    """
+    if not rows:
+        raise Invalid("no rows to import")
+    checked = [_check(i, row) for i, row in enumerate(rows)]
+    seen: set[tuple[str, Provider]] = set()
+    for i, c in enumerate(checked):
+        slot = (c.org_id, c.provider)
+        if slot in seen:
+            raise Invalid(
+                f"row {i}: a second {c.provider.value} credential for org {c.org_id!r}; nothing was imported"
+            )
+        seen.add(slot)
     key = services.settings.credentials_encryption_key.get_secret_value()
     if not key:
         raise NotConfigured(f"{LEGACY_ENV_VAR} is not set: the legacy rows cannot be decrypted")
-    if not rows:
-        raise Invalid("no rows to import")
+    try:
+        check_key(key)
+    except LegacyImportError as exc:
+        # Names the variable and what a key looks like, never the value.
+        raise NotConfigured(f"{exc}: the legacy rows cannot be decrypted") from None
     allow_private = services.settings.credentials_allow_private_urls
-    prepared = [_prepare(i, row, key, allow_private) for i, row in enumerate(rows)]
-    seen: set[tuple[str, str]] = set()
-    for i, p in enumerate(prepared):
-        slot = (p.ref.org_id, p.ref.provider)
-        if slot in seen:
-            raise Invalid(
-                f"row {i}: a second {p.ref.provider} credential for org {p.ref.org_id!r}; "
-                "nothing was imported"
-            )
-        seen.add(slot)
+    prepared = [_prepare(c, key, allow_private) for c in checked]
     async with unit_of_work(services.sessions) as session:
         for p in prepared:
             await org_repo.ensure(session, p.ref.org_id)
