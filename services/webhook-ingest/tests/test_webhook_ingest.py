@@ -127,6 +127,53 @@ async def test_new_secret_works_immediately_and_bad_or_missing_signatures_get_40
     assert first not in after and second not in after
 
 
+async def test_signed_empty_or_non_object_bodies_get_400_and_publish_nothing(
+    stack: Stack, webhook_ingest_service: str, kafka_bootstrap: str
+) -> None:
+    """A Clio delivery is a JSON object: a verified empty or non-object body is refused, with or
+    without an X-Hook-Secret header (a signed request is a delivery, never a handshake), while an
+    unsigned handshake with an empty body is still confirmed."""
+    org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
+    await store_secret(stack, org, "43", secret)
+    async with watch(kafka_bootstrap, topics.WEBHOOK_RECEIVED) as watcher:
+        for extra in ({}, {"X-Hook-Secret": "hs-signed-1"}):
+            for empty in (b"", b" \r\n"):
+                r = await post(
+                    webhook_ingest_service, org, empty, {"X-Hook-Signature": sign(secret, empty), **extra}
+                )
+                assert r.status_code == 400, (extra, empty, r.status_code, r.text)
+                assert "body is empty" in r.json()["error"]["message"]
+                assert "x-hook-secret" not in r.headers
+            for not_object in (b"[]", b'"x"', b"1", b"null"):
+                r = await post(
+                    webhook_ingest_service,
+                    org,
+                    not_object,
+                    {"X-Hook-Signature": sign(secret, not_object), **extra},
+                )
+                assert r.status_code == 400, (extra, not_object, r.status_code, r.text)
+                assert "JSON object" in r.json()["error"]["message"]
+            assert secret not in r.text
+
+        # Clio's handshake: unsigned, body possibly empty → echoed, nothing published.
+        shake = await post(webhook_ingest_service, org, b"", {"X-Hook-Secret": "hs-empty-9"})
+        assert shake.status_code == 200 and shake.headers["X-Hook-Secret"] == "hs-empty-9"
+
+        # A signed delivery that also carries X-Hook-Secret is published, not swallowed as a handshake.
+        body = delivery(4343, 43, "created")
+        r = await post(
+            webhook_ingest_service,
+            org,
+            body,
+            {"X-Hook-Signature": sign(secret, body), "X-Hook-Secret": "hs-signed-2"},
+        )
+        assert r.status_code == 200, r.text
+        [event] = await watcher.wait_for(lambda e: e["org_id"] == org)
+        assert event["data"]["payload"] == json.loads(body)
+        await watcher.settle(1.0)
+    assert [e["data"]["payload"] for e in watcher.seen if e["org_id"] == org] == [json.loads(body)]
+
+
 async def test_oversized_body_is_refused(webhook_ingest_service: str) -> None:
     big = b'{"pad": "' + b"x" * 300_000 + b'"}'
     r = await post(webhook_ingest_service, new_org(), big, {"X-Hook-Signature": "00"})

@@ -18,6 +18,7 @@ from practice_sync_common.provider_http import ProviderAuthError, ProviderError
 
 router = APIRouter(prefix="/admin/clio", tags=["clio admin"], dependencies=[Depends(require_admin)])
 ORG = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
+ACTION_ID = Path(ge=1, le=2**63 - 1)  # a Clio id (int64); anything else names no action
 
 
 def gateway(request: Request) -> Gateway:
@@ -48,12 +49,16 @@ async def sync_action(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[st
 
 
 @router.delete("/{org}/custom-actions/{action_id}")
-async def delete_action(action_id: int, org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
-    return {
-        "org_id": org,
-        "custom_action_id": action_id,
-        "deleted": await guarded(custom_actions.remove(gw, org, action_id)),
-    }
+async def delete_action(
+    action_id: int = ACTION_ID, org: str = ORG, gw: Gateway = Depends(gateway)
+) -> dict[str, Any]:
+    """Delete at Clio and here. Already gone at Clio but still recorded: the record is cleaned up
+    (200, `at_clio: already_gone`). Known to neither: 404."""
+    try:
+        removed = await guarded(custom_actions.remove(gw, org, action_id))
+    except custom_actions.CustomActionNotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    return {"org_id": org, "custom_action_id": action_id, "deleted": True, **removed}
 
 
 @router.get("/{org}/webhooks")

@@ -95,13 +95,29 @@ async def list_for(gw: Gateway, org: str) -> list[dict[str, Any]]:
         return [dict(r) for r in rows.mappings()]
 
 
-async def remove(gw: Gateway, org: str, action_id: int) -> bool:
+class CustomActionNotFound(Exception):
+    """Neither Clio (for the org's user) nor our records know this custom action for this org."""
+
+    def __init__(self, org: str, action_id: int) -> None:
+        super().__init__(
+            f"no custom action {action_id} for org '{org}': not in our records, "
+            "and Clio has none with that id for the org's user"
+        )
+
+
+async def remove(gw: Gateway, org: str, action_id: int) -> dict[str, Any]:
+    """Delete the action at Clio, then our record of it (Clio first: a failure there leaves the
+    record, so the delete can be retried). Already gone at Clio (404, e.g. removed in Clio or by an
+    earlier try) is the idempotent case: our record is cleaned up and the delete succeeds. Gone at
+    Clio and never recorded here: CustomActionNotFound."""
     api = await gw.clio.open(org)
     try:
         await api.delete(f"custom_actions/{action_id}")
+        at_clio = "deleted"
     except ProviderRequestError as exc:
         if exc.status != 404:
             raise
+        at_clio = "already_gone"
     finally:
         await api.aclose()
     async with unit_of_work(gw.sessions) as s:
@@ -110,7 +126,10 @@ async def remove(gw: Gateway, org: str, action_id: int) -> bool:
             .where(custom_actions.c.org_id == org, custom_actions.c.custom_action_id == action_id)
             .returning(custom_actions.c.custom_action_id)
         )
-        return result.first() is not None
+        record_removed = result.first() is not None
+    if at_clio == "already_gone" and not record_removed:
+        raise CustomActionNotFound(org, action_id)
+    return {"at_clio": at_clio, "record_removed": record_removed}
 
 
 async def _count(

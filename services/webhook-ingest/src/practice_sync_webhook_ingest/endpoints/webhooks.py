@@ -100,9 +100,10 @@ async def handle(
     cache: WebhookSecrets,
     publisher: Publisher,
 ) -> Answer:
-    if handshake is not None:
+    if handshake is not None and not signature:
         # Clio confirms a new subscription by sending its secret; echoing it back enables the hook.
-        # Handshakes carry no signature and nothing to publish.
+        # Handshakes carry no signature and nothing to publish (their body may be empty). A signed
+        # request is a delivery whatever else it carries: answering it here would drop it unread.
         DELIVERIES.labels("clio", "handshake").inc()
         return 200, b"", [(b"x-hook-secret", handshake.encode())]
     if not signature:
@@ -120,6 +121,11 @@ async def handle(
                 )
     except SecretsUnavailable:
         return _fail(503, "unavailable", "webhook secrets unavailable; retry later", "unavailable")
+    if not body or body.isspace():
+        # Signed, but a Clio delivery is always a JSON object (`data` and `meta`): nothing to publish.
+        return _fail(
+            400, "bad_request", "request body is empty; a Clio webhook delivery is a JSON object", "not_json"
+        )
     try:
         payload: Any = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
