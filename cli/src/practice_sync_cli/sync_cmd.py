@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -18,22 +20,39 @@ sync_app = typer.Typer(help="Sync runs of the connectors (Cliniko, Clio).", no_a
 console = output.console()
 # Which service owns each provider's runs.
 OWNERS = {"cliniko": "cliniko-sync", "clio": "clio-gateway"}
+# Where each owner is when not on the local stack's port (as PROJECTOR_URL, CREDENTIALS_URL).
+URL_ENV = {"cliniko": "CLINIKO_SYNC_URL", "clio": "CLIO_GATEWAY_URL"}
+
+
+def _base_url(provider: str) -> str:
+    return os.environ.get(URL_ENV[provider]) or service_url(OWNERS[provider])
 
 
 def _client(provider: str) -> httpx.Client:
     return httpx.Client(
-        base_url=service_url(OWNERS[provider]),
+        base_url=_base_url(provider),
         headers={"Authorization": f"Bearer {admin_token()}"},
         timeout=15,
     )
 
 
-def _fail(r: httpx.Response) -> None:
+def _fail(r: httpx.Response) -> NoReturn:
     try:
         message = r.json()["error"]["message"]
     except (ValueError, KeyError, TypeError):
         message = r.text[:200]
-    console.print(f"[red]{r.request.method} {r.request.url.path} → {r.status_code}: {message}")
+    # Escaped: the service's message is plain text, and rich would eat anything that looks like markup.
+    console.print(
+        f"[red]error:[/] {r.request.method} {r.request.url.path} → {r.status_code}: {escape(message)}"
+    )
+    raise typer.Exit(2)
+
+
+def _unreachable(provider: str, exc: httpx.HTTPError) -> NoReturn:
+    console.print(
+        f"[red]error:[/] cannot reach {OWNERS[provider]} at {_base_url(provider)} "
+        f"({type(exc).__name__}); is it running? (set {URL_ENV[provider]} if it runs elsewhere)"
+    )
     raise typer.Exit(2)
 
 
@@ -48,17 +67,20 @@ def request(
     if provider not in OWNERS:
         console.print(f"[red]--provider must be one of {', '.join(OWNERS)}")
         raise typer.Exit(2)
-    with _client(provider) as c:
-        r = c.post("/admin/syncs", json={"org_id": org, "mode": mode})
-        if r.status_code != 202:
-            _fail(r)
-        accepted = r.json()
-        console.print(f"queued run {accepted['run_id']} ({provider}, {org}, {mode})")
-        if not wait or accepted.get("all_orgs"):
-            return
-        run = _follow(c, accepted["run_id"])
+    try:
+        with _client(provider) as c:
+            r = c.post("/admin/syncs", json={"org_id": org, "mode": mode})
+            if r.status_code != 202:
+                _fail(r)  # e.g. 404 no credentials for this provider, 409 the other provider's org
+            accepted = r.json()
+            console.print(f"queued run {accepted['run_id']} ({provider}, {org}, {mode})")
+            if not wait or accepted.get("all_orgs"):
+                return
+            run = _follow(c, accepted["run_id"])
+    except httpx.HTTPError as exc:
+        _unreachable(provider, exc)
     if run["status"] != "succeeded":
-        console.print(f"[red]run {run['run_id']} failed: {run.get('error')}")
+        console.print(f"[red]run {run['run_id']} failed: {escape(str(run.get('error')))}")
         raise typer.Exit(1)
     console.print(f"[green]run {run['run_id']} succeeded: {run.get('counts')}")
 

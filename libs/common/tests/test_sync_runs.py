@@ -1,4 +1,5 @@
-"""Shared sync-run bookkeeping and its admin API, on the real Postgres and broker."""
+"""Shared sync-run bookkeeping and its admin API, on the real Postgres and broker; the admin API's
+org check asks the session's real credentials service over HTTP."""
 
 from __future__ import annotations
 
@@ -14,12 +15,16 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from sqlalchemy import MetaData
 
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
 from practice_sync_common import topics
 from practice_sync_common.db import unit_of_work
+from practice_sync_common.events import Provider
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_common.settings import CommonSettings
 from practice_sync_common.sync_runs import (
+    CredentialsOrgCheck,
     RetryRule,
+    SyncIntake,
     SyncProgress,
     SyncRunRepository,
     sync_admin_router,
@@ -60,6 +65,33 @@ async def runtime(database_url: str, kafka_bootstrap: str, tmp_path: Path) -> As
 
 def repo_for(rt: ServiceRuntime) -> SyncRunRepository:
     return SyncRunRepository(sync_runs_table(MetaData(), rt.schema))
+
+
+def admin_client(
+    rt: ServiceRuntime, provider: Provider, credentials_url: str, token: str = SERVICE_TOKENS["cliniko-sync"]
+) -> httpx.AsyncClient:
+    """The admin API of a connector for `provider`, checking orgs with the credentials service at
+    `credentials_url`, presenting `token` there."""
+    intake = SyncIntake(provider, repo_for(rt), "t-sync", CredentialsOrgCheck(credentials_url, token))
+    app = rt.app(routers=[sync_admin_router(intake)])
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+
+
+async def cliniko_org(stack: Stack, org: str | None = None) -> str:
+    """An org (new unless named) with a Cliniko key, not validated; its API URL is a closed port, so a
+    cliniko-sync of the session that takes a request for it fails at once instead of calling Cliniko."""
+    org = org or f"org-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=stack.admin_headers()) as c:
+        r = await c.put(
+            f"/admin/orgs/{org}/credentials/cliniko",
+            json={
+                "api_key": f"k{uuid.uuid4().hex}-au1",
+                "api_url": "http://127.0.0.1:1/v1",
+                "validate": False,
+            },
+        )
+        assert r.is_success, r.text
+    return org
 
 
 async def test_a_run_goes_through_claim_checkpoint_and_success(runtime: ServiceRuntime) -> None:
@@ -132,12 +164,11 @@ async def test_failures_retry_with_backoff_then_stop_with_the_error(runtime: Ser
     assert final.error == "provider answered 503 6 times (after 2 attempts)"
 
 
-async def test_admin_api_queues_publishes_lists_and_shows_runs(runtime: ServiceRuntime) -> None:
-    repo = repo_for(runtime)
-    app = runtime.app(routers=[sync_admin_router(provider="cliniko", repository=repo, source="t-sync")])
-    transport = httpx.ASGITransport(app=app)
-    org = f"org-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(transport=transport, base_url="http://t") as c:
+async def test_admin_api_queues_publishes_lists_and_shows_runs(
+    runtime: ServiceRuntime, stack: Stack, credentials_service: str
+) -> None:
+    org = await cliniko_org(stack)
+    async with admin_client(runtime, "cliniko", credentials_service) as c:
         assert (await c.post("/admin/syncs", json={"org_id": org})).status_code == 401
         bad = await c.post("/admin/syncs", json={"org_id": "no spaces!", "mode": "auto"}, headers=ADMIN)
         assert bad.status_code == 422 and "org_id" in bad.text
@@ -185,3 +216,55 @@ async def test_admin_api_queues_publishes_lists_and_shows_runs(runtime: ServiceR
     key, event = found
     assert key == org.encode() and event["org_id"] == org
     assert event["data"] == {"provider": "cliniko", "mode": "full", "run_id": run_id, "reason": "admin"}
+
+
+async def test_admin_api_refuses_an_org_it_cannot_sync_with_nothing_queued(
+    runtime: ServiceRuntime, stack: Stack, credentials_service: str
+) -> None:
+    cliniko = await cliniko_org(stack)
+    unknown = f"ghost-{uuid.uuid4().hex[:6]}"
+    async with admin_client(runtime, "clio", credentials_service) as c:
+        r = await c.post("/admin/syncs", json={"org_id": unknown}, headers=ADMIN)
+        assert r.status_code == 404, r.text
+        message = r.json()["error"]["message"]
+        assert unknown in message and "Clio" in message, message
+        assert f"practice-sync credentials set --org {unknown} --provider clio" in message
+
+        r = await c.post("/admin/syncs", json={"org_id": cliniko}, headers=ADMIN)
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert cliniko in message and "Cliniko" in message and "Clio" in message, message
+
+        for org in (unknown, cliniko):
+            assert (await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)).json()["runs"] == []
+
+
+async def test_admin_api_knows_a_uuid_org_in_any_case(
+    runtime: ServiceRuntime, stack: Stack, credentials_service: str
+) -> None:
+    # The credentials service stores UUID org ids lowercase and reads them in any case; so does the check.
+    org = await cliniko_org(stack, str(uuid.uuid4()))
+    async with admin_client(runtime, "cliniko", credentials_service) as c:
+        r = await c.post("/admin/syncs", json={"org_id": org.upper()}, headers=ADMIN)
+        assert r.status_code == 202, r.text
+
+
+async def test_admin_api_answers_503_and_queues_nothing_when_credentials_cannot_be_asked(
+    runtime: ServiceRuntime, stack: Stack, credentials_service: str
+) -> None:
+    org = await cliniko_org(stack)
+    async with admin_client(runtime, "cliniko", "http://127.0.0.1:1") as c:
+        r = await c.post("/admin/syncs", json={"org_id": org}, headers=ADMIN)
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["message"].startswith("credentials service unavailable"), r.text
+        assert "try again" in r.text
+        assert (await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)).json()["runs"] == []
+        # "*" is not checked: the connector's fan-out asks credentials for its orgs when it runs.
+        all_orgs = await c.post("/admin/syncs", json={"org_id": "*"}, headers=ADMIN)
+        assert all_orgs.status_code == 202 and all_orgs.json()["all_orgs"] is True, all_orgs.text
+    # Reachable, but refusing this service (a wrong service token): the same 503, the token not shown.
+    async with admin_client(runtime, "cliniko", credentials_service, token="not-a-service-token") as c:
+        r = await c.post("/admin/syncs", json={"org_id": org}, headers=ADMIN)
+        assert r.status_code == 503 and "answered 401" in r.text, r.text
+        assert "not-a-service-token" not in r.text
+        assert (await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)).json()["runs"] == []

@@ -1,5 +1,6 @@
-"""The Clio seed's endpoints (authenticated, mapped onto the services), sync for every org (`*`), and
-a full sync that notices contacts deleted in Clio since the last one."""
+"""The Clio seed's endpoints (authenticated, mapped onto the services), sync for every org (`*`), a
+full sync that notices contacts deleted in Clio since the last one, and sync requests (admin and
+seed routes) refused at once, nothing queued, for orgs the gateway cannot sync."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from uuid import UUID, uuid5
 import httpx
 import pytest
 
-from practice_sync_cli.testing_stack import Stack
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
 from practice_sync_clio_gateway.testing import connect, export, sandbox, wait_run
 from practice_sync_common import topics
 from practice_sync_webhook_ingest.testing import sign, watch
@@ -148,3 +149,63 @@ async def test_full_sync_publishes_contacts_deleted_in_clio_since_the_last_one(
         # Known as gone: the next full run does not announce it again.
         r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
         assert (await wait_run(gw, r.json()["run_id"]))["counts"]["deleted"] == 0
+
+
+async def test_sync_requests_for_orgs_the_gateway_cannot_sync_are_refused_with_nothing_queued(
+    stack: Stack, clio_gateway_service: str
+) -> None:
+    unknown = f"ghost-{uuid.uuid4().hex[:8]}"
+    cliniko = f"cg-cliniko-{uuid.uuid4().hex[:8]}"
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=stack.admin_headers()) as c:
+        # A Cliniko org, not validated; its API a closed port (a cliniko-sync run for it calls no one).
+        r = await c.put(
+            f"/admin/orgs/{cliniko}/credentials/cliniko",
+            json={
+                "api_key": f"k{uuid.uuid4().hex}-au1",
+                "api_url": "http://127.0.0.1:1/v1",
+                "validate": False,
+            },
+        )
+        assert r.is_success, r.text
+    async with httpx.AsyncClient(
+        base_url=clio_gateway_service, headers=stack.admin_headers(), timeout=30
+    ) as gw:
+        for org, status, words in [
+            (unknown, 404, ["Clio", f"practice-sync credentials set --org {unknown} --provider clio"]),
+            (cliniko, 409, ["Cliniko", "Clio", "--provider cliniko"]),
+        ]:
+            for r in (
+                await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"}),
+                await gw.post("/clio/sync/contacts", params={"org_id": org, "mode": "full"}),
+            ):
+                assert r.status_code == status, (r.request.url.path, r.text)
+                message = r.json()["error"]["message"]
+                assert org in message and all(w in message for w in words), message
+            assert (await gw.get("/admin/syncs", params={"org_id": org})).json()["runs"] == []
+
+
+async def test_an_org_that_must_reconnect_clio_is_refused_with_409(
+    stack: Stack, clio_gateway_service: str
+) -> None:
+    org = await connect(stack, "cg-reauth", "conf-empty")
+    gateway_token = {"Authorization": f"Bearer {SERVICE_TOKENS['clio-gateway']}"}
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
+        r = await c.get(f"/internal/credentials/{org}/clio", headers=gateway_token)
+        assert r.status_code == 200, r.text
+        # The firm disconnects the app in Clio; the next check finds the grant gone.
+        gone = await c.post(
+            f"{stack.urls['clio-sandbox']}/oauth/deauthorize",
+            headers={"Authorization": f"Bearer {r.json()['access_token']}"},
+        )
+        assert gone.is_success, gone.text
+        checked = await c.post(f"/admin/orgs/{org}/credentials/clio/validate", headers=stack.admin_headers())
+        assert checked.json()["status"] == "needs_reauth", checked.text
+    async with httpx.AsyncClient(
+        base_url=clio_gateway_service, headers=stack.admin_headers(), timeout=30
+    ) as gw:
+        r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "auto"})
+        assert r.status_code == 409, r.text
+        message = r.json()["error"]["message"]
+        assert org in message and "reconnect" in message.lower(), message
+        assert f"practice-sync credentials set --org {org} --provider clio" in message
+        assert (await gw.get("/admin/syncs", params={"org_id": org})).json()["runs"] == []

@@ -16,7 +16,12 @@ from practice_sync_cliniko_sync.tasks.scheduler import Scheduler
 from practice_sync_cliniko_sync.tasks.worker import Worker
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
 from practice_sync_common.runtime import ServiceRuntime
-from practice_sync_common.sync_runs import SyncRunRepository, sync_admin_router
+from practice_sync_common.sync_runs import (
+    CredentialsOrgCheck,
+    SyncIntake,
+    SyncRunRepository,
+    sync_admin_router,
+)
 
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
@@ -43,8 +48,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     subscribe(runtime.require_broker(), deps, worker)
     runtime.startup += [snapshots_out.start, worker.start, scheduler.start]
     runtime.shutdown += [scheduler.stop, worker.stop, snapshots_out.stop]
+    # A request for an org without Cliniko credentials is refused before anything is queued.
+    intake = SyncIntake("cliniko", runs, SOURCE, CredentialsOrgCheck.from_settings(settings))
     app = runtime.app(
-        routers=[sync_admin_router(provider="cliniko", repository=runs, source=SOURCE)],
+        routers=[sync_admin_router(intake)],
         description="Cliniko active-patient computation",
     )
     app.state.worker = worker

@@ -20,7 +20,12 @@ from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options
 from practice_sync_common.events import Envelope, SyncRequested, WebhookReceived
 from practice_sync_common.runtime import ServiceRuntime
-from practice_sync_common.sync_runs import SyncRunRepository, sync_admin_router
+from practice_sync_common.sync_runs import (
+    CredentialsOrgCheck,
+    SyncIntake,
+    SyncRunRepository,
+    sync_admin_router,
+)
 
 SCHEMA = "clio"
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
@@ -38,6 +43,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     gw = Gateway(settings, runtime.sessions, broker, ClioSessions(credentials, settings), runs, contacts_out)
     sync = ContactSync(gw)
     reconciler = Reconciler(gw, sync)
+    # Both routes that queue syncs (the admin one and the seed's) refuse orgs without a Clio grant.
+    intake = SyncIntake("clio", runs, "clio-gateway", CredentialsOrgCheck.from_settings(settings))
 
     @broker.subscriber(topics.SYNC_REQUESTED, **consumer_options(settings, "clio-gateway.sync"))
     async def on_sync_requested(event: Envelope[SyncRequested]) -> None:
@@ -56,10 +63,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             admin.router,
             launch.router,
             seed.router,
-            sync_admin_router(provider="clio", repository=runs, source="clio-gateway"),
+            sync_admin_router(intake),
         ],
         description="Clio contacts sync, custom actions, webhook subscriptions",
     )
     app.state.gateway = gw
+    app.state.sync_intake = intake
     app.state.contact_sync = sync
     return app

@@ -3,12 +3,17 @@
 A connector service:
 - creates its table in a migration: ``create_sync_runs(schema)``;
 - builds ``SyncRunRepository(sync_runs_table(metadata, SCHEMA))``;
-- mounts ``sync_admin_router(provider=..., repository=repo, source=...)`` (API documented there);
+- builds its intake ``SyncIntake(provider=..., repository=repo, source=...,
+  org_check=CredentialsOrgCheck.from_settings(settings))`` (a request for an org it cannot sync is
+  refused before anything is queued) and mounts ``sync_admin_router(intake)`` (API documented
+  there); any other route that queues syncs goes through ``intake.submit`` too;
 - in its consumer: ``create`` (idempotent) → ``claim`` → ``checkpoint`` after every page →
   ``succeed`` or ``fail(rule=RetryRule(...))``; at start and periodically ``find_resumable`` and
   claim those (killed runs, due retries).
 """
 
+from practice_sync_common.sync_runs.intake import SyncIntake
+from practice_sync_common.sync_runs.org_check import CredentialsOrgCheck, OrgCheck, OrgRefused
 from practice_sync_common.sync_runs.repository import RetryRule, SyncRunRepository
 from practice_sync_common.sync_runs.router import sync_admin_router
 from practice_sync_common.sync_runs.schemas import (
@@ -23,8 +28,12 @@ from practice_sync_common.sync_runs.schemas import (
 from practice_sync_common.sync_runs.table import create_sync_runs, drop_sync_runs, sync_runs_table
 
 __all__ = [
+    "CredentialsOrgCheck",
+    "OrgCheck",
+    "OrgRefused",
     "RetryRule",
     "RunStatus",
+    "SyncIntake",
     "SyncMode",
     "SyncProgress",
     "SyncRequestAccepted",

@@ -3,10 +3,22 @@
 ``POST /admin/syncs`` ``{"org_id": "acme" | "*", "mode": "auto" | "full" | "incremental"}``
     Publishes ``sync.requested`` (keyed by the org) and answers **202**
     ``{"run_id", "org_id", "provider", "mode", "status": "queued", "all_orgs"}``.
-    For one org the queued run row is written first, so ``GET /admin/syncs/{run_id}`` finds it at
-    once. For ``"*"`` the connector fans out to every org with credentials, each org getting a run
-    of its own (listed by ``GET /admin/syncs``); the returned ``run_id`` then only identifies the
-    request. 422 names a bad org id or mode; 503 when the broker does not take the request.
+    For one org the connector's org check runs first (``org_check.py``: the credentials service's
+    list of orgs with this provider's credentials), and the request is refused with nothing
+    queued or published when the org cannot be synced:
+    **404** the org has no credentials for this provider (unknown org, or none stored); the message
+    names the org, the provider and the ``practice-sync credentials set`` command that fixes it;
+    **409** the org has credentials for the other provider only (the message names both), or its
+    Clio grant is ``needs_reauth`` (a person must reconnect it);
+    **503** the credentials service cannot be asked (unreachable, or an error answer): nothing is
+    queued, try again.
+    Then the queued run row is written, so ``GET /admin/syncs/{run_id}`` finds it at once. A run
+    can still fail later for what only the provider can say (a key Cliniko refuses, a grant
+    revoked in Clio since): that is the run's ``error``.
+    For ``"*"`` there is no check: the connector fans out to every org with credentials, each org
+    getting a run of its own (listed by ``GET /admin/syncs``); the returned ``run_id`` then only
+    identifies the request. 422 names a bad org id or mode; 503 when the broker does not take the
+    request (the run, if one was written, is then ``failed`` with that reason).
 ``GET /admin/syncs?org_id=&limit=``
     ``{"runs": [...]}``, newest first; ``limit`` 1-200 (default 20).
 ``GET /admin/syncs/{run_id}``
@@ -18,33 +30,22 @@
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from faststream.kafka import KafkaBroker
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from practice_sync_common import topics
 from practice_sync_common.auth import require_admin
-from practice_sync_common.broker import publish
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import Provider, SyncRequested, envelope
-from practice_sync_common.logging import get_logger, secrets
-from practice_sync_common.sync_runs.repository import RetryRule, SyncRunRepository
-from practice_sync_common.sync_runs.schemas import (
-    SyncRequestAccepted,
-    SyncRequestIn,
-    SyncRun,
-    SyncRunList,
-    is_all_orgs,
-)
-
-log = get_logger(__name__)
+from practice_sync_common.sync_runs.intake import SyncIntake
+from practice_sync_common.sync_runs.schemas import SyncRequestAccepted, SyncRequestIn, SyncRun, SyncRunList
 
 
-def sync_admin_router(*, provider: Provider, repository: SyncRunRepository, source: str) -> APIRouter:
+def sync_admin_router(intake: SyncIntake) -> APIRouter:
     """The admin routes for one connector; sessions and broker come from `app.state.runtime`."""
     router = APIRouter(prefix="/admin/syncs", tags=["syncs"], dependencies=[Depends(require_admin)])
+    repository = intake.repository
 
     def sessions(request: Request) -> async_sessionmaker[AsyncSession]:
         runtime: Any = request.app.state.runtime
@@ -61,39 +62,7 @@ def sync_admin_router(*, provider: Provider, repository: SyncRunRepository, sour
         db: async_sessionmaker[AsyncSession] = Depends(sessions),
         kafka: KafkaBroker = Depends(broker),
     ) -> SyncRequestAccepted:
-        run_id = uuid4()
-        all_orgs = is_all_orgs(body.org_id)
-        if not all_orgs:
-            async with unit_of_work(db) as s:
-                await repository.create(
-                    s, run_id=run_id, org_id=body.org_id, provider=provider, mode=body.mode, reason="admin"
-                )
-        event = envelope(
-            "sync.requested",
-            source,
-            body.org_id,
-            SyncRequested(provider=provider, mode=body.mode, run_id=run_id, reason="admin"),
-            correlation_id=run_id,
-        )
-        try:
-            await publish(kafka, topics.SYNC_REQUESTED, event)
-        except Exception as exc:
-            log.warning("could not publish sync.requested", error=secrets.scrub(repr(exc)))
-            if not all_orgs:
-                async with unit_of_work(db) as s:
-                    await repository.fail(
-                        s,
-                        run_id,
-                        "the sync request could not be published",
-                        rule=RetryRule(),
-                        retryable=False,
-                    )
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE, "the broker did not accept the sync request; try again"
-            ) from exc
-        return SyncRequestAccepted(
-            run_id=run_id, org_id=body.org_id, provider=provider, mode=body.mode, all_orgs=all_orgs
-        )
+        return await intake.submit(db, kafka, body.org_id, body.mode, reason="admin")
 
     @router.get("")
     async def list_runs(

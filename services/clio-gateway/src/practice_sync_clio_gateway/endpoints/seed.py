@@ -4,7 +4,6 @@ had an implicit user), mapped onto the event-driven pieces."""
 from __future__ import annotations
 
 from typing import Any
-from uuid import uuid4
 
 import httpx
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -14,38 +13,36 @@ from sqlalchemy import text
 from practice_sync_clio_gateway.endpoints.admin import gateway, guarded
 from practice_sync_clio_gateway.service import custom_actions, webhooks
 from practice_sync_clio_gateway.service.context import Gateway
-from practice_sync_common import topics
 from practice_sync_common.auth import require_admin
-from practice_sync_common.broker import publish
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import ORG_ID_PATTERN, SyncRequested, envelope
+from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common.sync_runs import SyncIntake, SyncMode
 
 router = APIRouter(prefix="/clio", tags=["clio (seed API)"])
 ORG = Query(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
 admin = [Depends(require_admin)]
 
 
+def intake(request: Request) -> SyncIntake:
+    found: SyncIntake = request.app.state.sync_intake
+    return found
+
+
 @router.post("/sync/contacts", status_code=202, dependencies=admin)
 async def sync_contacts(
     org_id: str = ORG,
-    mode: str = Query(default="auto", pattern="^(auto|full|incremental)$"),
+    mode: SyncMode = Query(default="auto"),
     gw: Gateway = Depends(gateway),
+    sync_intake: SyncIntake = Depends(intake),
 ) -> dict[str, Any]:
-    run_id = uuid4()
-    async with unit_of_work(gw.sessions) as s:
-        await gw.runs.create(s, run_id=run_id, org_id=org_id, provider="clio", mode=mode, reason="seed api")
-    event = envelope(
-        "sync.requested",
-        "clio-gateway",
-        org_id,
-        SyncRequested(provider="clio", mode=mode, run_id=run_id, reason="seed api"),
-    )  # type: ignore[arg-type]
-    await publish(gw.broker, topics.SYNC_REQUESTED, event)
+    """`POST /admin/syncs` under the seed's name: the same intake, so the same 404/409/503 refusals
+    (nothing queued) for an org without a Clio grant."""
+    accepted = await sync_intake.submit(gw.sessions, gw.broker, org_id, mode, reason="seed api")
     return {
-        "run_id": str(run_id),
+        "run_id": str(accepted.run_id),
         "org_id": org_id,
         "status": "queued",
-        "status_url": f"/admin/syncs/{run_id}",
+        "status_url": f"/admin/syncs/{accepted.run_id}",
     }
 
 
