@@ -147,6 +147,6 @@ def status(
                 str(p["requests"]),
                 str(p["throttled_429"]),
                 run["requested_at"][:19],
-                (run.get("error") or "")[:60],
+                escape((run.get("error") or "")[:60]),
             )
     console.print(table)

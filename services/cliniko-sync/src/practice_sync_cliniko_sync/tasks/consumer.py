@@ -13,6 +13,7 @@ from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options, publish
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import ALL_ORGS, Envelope, SyncRequested, envelope
+from practice_sync_common.sync_runs.org_check import REFUSED_STATUS
 
 GROUP = "cliniko-sync"
 
@@ -26,7 +27,9 @@ async def cliniko_orgs(deps: Deps) -> list[str]:
             headers={"Authorization": f"Bearer {s.service_token.get_secret_value()}"},
         )
     r.raise_for_status()
-    return [o["org_id"] for o in r.json()["orgs"] if o.get("status") != "invalid"]
+    # The same orgs a single-org request is accepted for (sync_runs.org_check): all but those whose
+    # credential the credentials service refuses to hand out.
+    return [o["org_id"] for o in r.json()["orgs"] if o.get("status") != REFUSED_STATUS]
 
 
 async def handle(deps: Deps, worker: Worker, event: Envelope[SyncRequested]) -> None:

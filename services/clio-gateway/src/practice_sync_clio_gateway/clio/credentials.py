@@ -8,6 +8,7 @@ from datetime import datetime
 import httpx
 
 from practice_sync_common.logging import secrets
+from practice_sync_common.sync_runs.org_check import REFUSED_STATUS
 
 
 class CredentialsUnavailable(Exception):
@@ -75,7 +76,7 @@ class CredentialsClient:
         r = await self._call("GET", "/internal/orgs", params={"provider": "clio"})
         if not r.is_success:
             raise CredentialsUnavailable(f"credentials answered {r.status_code} listing Clio orgs")
-        return [o["org_id"] for o in r.json().get("orgs", []) if o.get("status") != "needs_reauth"]
+        return [o["org_id"] for o in r.json().get("orgs", []) if o.get("status") != REFUSED_STATUS]
 
     async def put_webhook_secret(self, org: str, webhook_id: str, secret: str) -> None:
         r = await self._call(
