@@ -37,5 +37,8 @@ class Settings(CommonSettings):
     clio_refresh_interval_s: float = Field(default=300.0, ge=0)
     # Two gateway replicas that hit a 401 together should cause one refresh, not two.
     clio_refresh_min_interval_s: float = Field(default=5.0, ge=0)
+    # Expired OAuth states (abandoned flows) are deleted by the same background loop, this many per
+    # transaction, until none is left.
+    oauth_state_prune_batch_size: int = Field(default=1000, ge=1, le=100_000)
 
     rewrap_batch_size: int = Field(default=100, ge=1, le=10_000)

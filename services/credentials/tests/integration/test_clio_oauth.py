@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import httpx
@@ -10,9 +11,10 @@ import sqlalchemy as sa
 from practice_sync_common.db import unit_of_work
 from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
 from practice_sync_credentials.repository import credentials as cred_repo
+from practice_sync_credentials.repository import oauth_states
 from practice_sync_credentials.service import clio
 from practice_sync_credentials.service.context import Services
-from practice_sync_credentials.service.refresher import refresh_expiring
+from practice_sync_credentials.service.refresher import prune_expired_states, refresh_expiring
 from practice_sync_credentials.testing import admin, connect_clio, make_settings, new_org, running, service
 
 
@@ -320,3 +322,74 @@ async def test_start_for_an_existing_org_changes_its_region_only_when_the_flow_c
     assert r.status_code == 200 and r.json()["region"] == "EU"
     audit = (await client.get("/admin/audit", params={"org": org}, headers=admin())).json()["entries"]
     assert [e["action"] for e in audit].count("org.create") == 1  # the POST's, not the callback's
+
+
+async def state_counts(services: Services) -> tuple[int, int]:
+    """How many OAuth states are (expired, still pending)."""
+    async with unit_of_work(services.sessions) as session:
+        rows = await session.execute(
+            sa.text(
+                "SELECT count(*) FILTER (WHERE expires_at <= now()), "
+                "count(*) FILTER (WHERE expires_at > now()) FROM credentials.oauth_states"
+            )
+        )
+        expired, pending = rows.one()
+    return int(expired), int(pending)
+
+
+async def abandon_flows(client: httpx.AsyncClient, services: Services, count: int) -> list[str]:
+    """Flows started an hour ago (a clock turned back) and never completed: their states are expired now."""
+    real_clock = services.clock
+    services.clock = lambda: real_clock() - timedelta(hours=1)
+    try:
+        starts = [
+            await client.get("/oauth/clio/start", params={"org_id": new_org("gone")}, headers=admin())
+            for _ in range(count)
+        ]
+    finally:
+        services.clock = real_clock
+    assert all(s.status_code == 200 for s in starts), [s.text for s in starts]
+    return [httpx.URL(s.json()["authorize_url"]).params["state"] for s in starts]
+
+
+async def test_prune_deletes_expired_states_in_bounded_batches_and_keeps_pending_ones(
+    fresh_database: str, clio_sandbox: str
+) -> None:
+    settings = make_settings(fresh_database, clio_base_url=clio_sandbox, oauth_state_prune_batch_size=2)
+    async with running(settings) as (client, services):
+        abandoned = await abandon_flows(client, services, 5)
+        pending = await client.get("/oauth/clio/start", params={"org_id": new_org("law")}, headers=admin())
+        assert await state_counts(services) == (5, 1)
+        # One batch takes at most its size, and never an unexpired state.
+        async with unit_of_work(services.sessions) as session:
+            assert await oauth_states.delete_expired(session, services.now(), 2) == 2
+        assert await state_counts(services) == (3, 1)
+        # A round takes batch after batch until none is left.
+        assert await prune_expired_states(services) == 3
+        assert await prune_expired_states(services) == 0
+        assert await state_counts(services) == (0, 1)
+        # Still single use and expiring: the pruned flows cannot complete, the pending one can, once.
+        late = await client.get("/oauth/clio/callback", params={"code": "x", "state": abandoned[0]})
+        assert late.status_code == 422 and "expired" in late.json()["error"]["message"]
+        params = await authorize(pending)
+        assert (await client.get("/oauth/clio/callback", params=params)).status_code == 200
+        assert (await client.get("/oauth/clio/callback", params=params)).status_code == 422
+        assert await state_counts(services) == (0, 0)
+
+
+async def test_abandoned_flows_are_pruned_in_the_background(fresh_database: str, clio_sandbox: str) -> None:
+    """No callback ever arrives: the service's own background loop deletes the expired states."""
+    settings = make_settings(fresh_database, clio_base_url=clio_sandbox, clio_refresh_interval_s=0.1)
+    async with running(settings) as (client, services):
+        await abandon_flows(client, services, 3)
+        pending = await client.get("/oauth/clio/start", params={"org_id": new_org("law")}, headers=admin())
+        deadline = asyncio.get_running_loop().time() + 10
+        while asyncio.get_running_loop().time() < deadline:
+            if await state_counts(services) == (0, 1):
+                break
+            await asyncio.sleep(0.1)
+        assert await state_counts(services) == (0, 1)
+        await asyncio.sleep(0.5)  # a few more rounds: the pending flow stays, and completes
+        assert await state_counts(services) == (0, 1)
+        done = await client.get("/oauth/clio/callback", params=await authorize(pending))
+        assert done.status_code == 200, done.text

@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 
 import httpx
 import pytest
@@ -322,3 +323,168 @@ async def test_legacy_import_checks_its_input_before_the_server_configuration(da
             assert key not in r.json()["error"]["message"] or not key
             listed = await client.get(f"/admin/orgs/{org}/credentials", headers=admin())
             assert listed.json()["credentials"] == []
+
+
+async def legacy_clio_row(f: Fernet, org: str, clio_sandbox: str, **extra: str) -> dict[str, str]:
+    """A seed row of Clio tokens the sandbox really issued: tokens and epoch expiry, as the seed kept them."""
+    async with httpx.AsyncClient() as c:
+        minted = await c.post(f"{clio_sandbox}/_sandbox/tokens", json={})
+    assert minted.status_code == 200, minted.text
+    payload = {
+        "access_token": minted.json()["access_token"],
+        "refresh_token": minted.json()["refresh_token"],
+        "expires_at": int(time.time()) + minted.json()["expires_in"],
+        **extra,
+    }
+    return {"org_id": org, "provider": "clio", "ciphertext": f.encrypt(json.dumps(payload).encode()).decode()}
+
+
+async def org_region(client: httpx.AsyncClient, org: str) -> str | None:
+    """The org's `clio_region` as `GET /admin/orgs` lists it (one page starting just before it)."""
+    r = await client.get("/admin/orgs", params={"after": org[:-1], "limit": 5}, headers=admin())
+    assert r.status_code == 200, r.text
+    found = [o["clio_region"] for o in r.json()["orgs"] if o["id"] == org]
+    assert found, f"{org} is not listed"
+    region: str | None = found[0]
+    return region
+
+
+async def who_am_i(api_url: str, token: str) -> int:
+    async with httpx.AsyncClient() as c:
+        r = await c.get(f"{api_url}/users/who_am_i", headers={"Authorization": f"Bearer {token}"})
+    return r.status_code
+
+
+async def test_an_imported_clio_credential_works_like_an_oauth_one(
+    database_url: str, clio_sandbox: str
+) -> None:
+    fernet_key = Fernet.generate_key()
+    settings = make_settings(
+        database_url, clio_base_url=clio_sandbox, credentials_encryption_key=SecretStr(fernet_key.decode())
+    )
+    imported, connected = new_org("legacy"), new_org("law")
+    row = await legacy_clio_row(Fernet(fernet_key), imported, clio_sandbox)
+    async with running(settings) as (client, _):
+        ok = await client.post("/admin/import/legacy", json={"rows": [row]}, headers=admin())
+        assert ok.status_code == 200, ok.text
+        # The gateway gets the region's API base, and the token works there.
+        r = await client.get(f"/internal/credentials/{imported}/clio", headers=service("clio-gateway"))
+        assert r.status_code == 200, r.text
+        assert (r.json()["api_url"], r.json()["region"]) == (f"{clio_sandbox}/api/v4", "US")
+        assert await who_am_i(r.json()["api_url"], r.json()["access_token"]) == 200
+        # The service's own health check of the credential goes through it too.
+        checked = await client.post(f"/admin/orgs/{imported}/credentials/clio/validate", headers=admin())
+        assert checked.status_code == 200, checked.text
+        assert checked.json()["status"] == "valid", checked.json()
+        # And the refresh goes to the region's OAuth host; the new token works as well.
+        refreshed = await client.post(
+            f"/internal/credentials/{imported}/clio/refresh", headers=service("clio-gateway")
+        )
+        assert refreshed.status_code == 200, refreshed.text
+        assert refreshed.json()["access_token"] != r.json()["access_token"]
+        assert await who_am_i(refreshed.json()["api_url"], refreshed.json()["access_token"]) == 200
+        # The same metadata as a credential the OAuth callback made, and the org placed in its region.
+        await connect_clio(client, connected)
+        meta = {}
+        for org in (imported, connected):
+            listed = (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()
+            meta[org] = listed["credentials"][0]["metadata"]
+        assert meta[imported] == {**meta[connected], "imported": True}
+        assert await org_region(client, imported) == "US"
+        audit = (await client.get("/admin/audit", params={"org": imported}, headers=admin())).json()
+        assert any(
+            e["action"] == "org.create" and e["actor"] == "admin" and "legacy import" in e["detail"]
+            for e in audit["entries"]
+        ), audit
+
+
+async def test_a_legacy_clio_payload_names_its_region_or_api_url(database_url: str) -> None:
+    fernet_key = Fernet.generate_key()
+    f = Fernet(fernet_key)
+    # No CLIO_BASE_URL override: the regional hosts. Nothing here calls Clio (the tokens are not due).
+    settings = make_settings(
+        database_url,
+        clio_base_url=None,
+        credentials_allow_private_urls=False,
+        credentials_encryption_key=SecretStr(fernet_key.decode()),
+    )
+
+    def row(org: str, **extra: str) -> dict[str, str]:
+        tokens = {"access_token": "legacy-access-0123456789", "refresh_token": "legacy-refresh-0123456789"}
+        payload = {**tokens, "expires_at": 1999999999, **extra}
+        return {
+            "org_id": org,
+            "provider": "clio",
+            "ciphertext": f.encrypt(json.dumps(payload).encode()).decode(),
+        }
+
+    eu, ca, plain = new_org("legacy"), new_org("legacy"), new_org("legacy")
+    async with running(settings) as (client, _):
+        # An org an admin placed in CA before the import: the tokens' region wins, as with OAuth.
+        made = await client.post("/admin/orgs", json={"id": plain, "clio_region": "ca"}, headers=admin())
+        assert made.status_code == 201, made.text
+        refused = [
+            (row(eu, region="mars"), "unknown Clio region"),
+            (row(eu, region="US", api_url="https://eu.app.clio.com/api/v4"), "does not match its api_url"),
+            (row(eu, api_url="http://eu.app.clio.com/api/v4"), "Clio API URL must use https"),
+        ]
+        for bad, words in refused:
+            r = await client.post("/admin/import/legacy", json={"rows": [row(ca), bad]}, headers=admin())
+            assert r.status_code == 422, r.text
+            assert r.json()["error"]["message"].startswith("row 1") and words in r.json()["error"]["message"]
+        for org in (eu, ca):
+            assert (await client.get(f"/admin/orgs/{org}/credentials", headers=admin())).json()[
+                "credentials"
+            ] == []
+
+        rows = [row(eu, region="eu"), row(ca, api_url="https://ca.app.clio.com/api/v4"), row(plain)]
+        ok = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
+        assert ok.status_code == 200, ok.text
+        expected = {
+            eu: ("EU", "https://eu.app.clio.com/api/v4"),
+            ca: ("CA", "https://ca.app.clio.com/api/v4"),
+            plain: ("US", "https://app.clio.com/api/v4"),
+        }
+        for org, (region, api_url) in expected.items():
+            r = await client.get(f"/internal/credentials/{org}/clio", headers=service("clio-gateway"))
+            assert r.status_code == 200, r.text
+            assert (r.json()["region"], r.json()["api_url"]) == (region, api_url)
+            assert await org_region(client, org) == region
+        audit = (await client.get("/admin/audit", params={"org": plain}, headers=admin())).json()["entries"]
+        assert any(e["action"] == "org.update" and "CA -> US" in e["detail"] for e in audit), audit
+
+
+async def test_clio_rows_imported_without_an_api_url_still_get_one(
+    database_url: str, clio_sandbox: str
+) -> None:
+    """Rows an earlier import stored carry only `{"region": "US", "imported": true}`: the internal API
+    derives the API base from the region (as the refresh already did for the OAuth host), never ''."""
+    fernet_key = Fernet.generate_key()
+    settings = make_settings(
+        database_url, clio_base_url=clio_sandbox, credentials_encryption_key=SecretStr(fernet_key.decode())
+    )
+    old, broken = new_org("legacy"), new_org("legacy")
+    rows = [await legacy_clio_row(Fernet(fernet_key), org, clio_sandbox) for org in (old, broken)]
+    async with running(settings) as (client, services):
+        ok = await client.post("/admin/import/legacy", json={"rows": rows}, headers=admin())
+        assert ok.status_code == 200, ok.text
+        async with unit_of_work(services.sessions) as session:
+            for org, meta in ((old, {"region": "US", "imported": True}), (broken, {"region": "XX"})):
+                await session.execute(
+                    sa.text(
+                        "UPDATE credentials.credentials SET meta = CAST(:m AS jsonb) "
+                        "WHERE organization_id = :o AND provider = 'clio'"
+                    ),
+                    {"m": json.dumps(meta), "o": org},
+                )
+        r = await client.get(f"/internal/credentials/{old}/clio", headers=service("clio-gateway"))
+        assert r.status_code == 200, r.text
+        assert (r.json()["api_url"], r.json()["region"]) == (f"{clio_sandbox}/api/v4", "US")
+        assert await who_am_i(r.json()["api_url"], r.json()["access_token"]) == 200
+        checked = await client.post(f"/admin/orgs/{old}/credentials/clio/validate", headers=admin())
+        assert checked.status_code == 200 and checked.json()["status"] == "valid", checked.text
+        # A region nobody knows cannot be turned into a host: a clear refusal, not an empty URL.
+        bad = await client.get(f"/internal/credentials/{broken}/clio", headers=service("clio-gateway"))
+        assert bad.status_code == 500, bad.text
+        assert bad.json()["error"]["type"] == "stored_credential_invalid"
+        assert "unknown region 'XX'" in bad.json()["error"]["message"]

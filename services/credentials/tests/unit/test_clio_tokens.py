@@ -13,6 +13,7 @@ from practice_sync_credentials.domain.clio_tokens import (
     needs_refresh,
     oauth_base_url,
     parse_region,
+    region_of_host,
 )
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -127,6 +128,13 @@ def test_region_hosts(region: str, host: str) -> None:
     assert host_for_region(region) == host
     assert api_base_url(region) == f"https://{host}/api/v4"
     assert oauth_base_url(region) == f"https://{host}"
+    assert region_of_host(host) == parse_region(region)
+    assert region_of_host(host.upper() + ".") == parse_region(region)
+
+
+@pytest.mark.parametrize("host", [None, "", "clio.com", "app.clio.com.evil.test", "127.0.0.1"])
+def test_other_hosts_name_no_region(host: str | None) -> None:
+    assert region_of_host(host) is None
 
 
 @pytest.mark.parametrize("region", ["UK", "", "app.clio.com", "usa"])

@@ -61,6 +61,14 @@ def host_for_region(region: str | ClioRegion) -> str:
     return CLIO_REGION_HOSTS[parse_region(region)]
 
 
+def region_of_host(host: str | None) -> ClioRegion | None:
+    """The region whose Clio host this is (``eu.app.clio.com`` → EU); None for any other host."""
+    if not host:
+        return None
+    wanted = host.strip().lower().rstrip(".")
+    return next((region for region, known in CLIO_REGION_HOSTS.items() if known == wanted), None)
+
+
 def api_base_url(region: str | ClioRegion) -> str:
     """``https://{host}/api/v4``, the default API base for a region (a credential may override it)."""
     return f"https://{host_for_region(region)}/api/v4"

@@ -53,13 +53,16 @@ async def cliniko(
 
 
 def _clio_out(org: str, cur: clio.Current) -> ClioSecretOut:
+    # Never an empty api_url: `cur.meta` fills one missing from the row (an import from before the
+    # import wrote it) from the row's region, the host its tokens are refreshed at.
+    meta = cur.meta
     return ClioSecretOut(
         org_id=org,
         access_token=cur.tokens.access_token,
         token_type=cur.tokens.token_type,
         expires_at=cur.tokens.expires_at,
-        api_url=str(cur.row.meta.get("api_url", "")),
-        region=str(cur.row.meta.get("region", "US")),
+        api_url=meta["api_url"],
+        region=meta["region"],
         status=cur.row.status,
     )
 

@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from practice_sync_credentials.repository.tables import oauth_states
 
+# How many expired states a callback deletes on its way; the background prune takes the rest in batches.
+CONSUME_PRUNE_LIMIT = 100
+
 
 @dataclass(frozen=True, slots=True)
 class OAuthStateRow:
@@ -64,8 +67,26 @@ async def consume(session: AsyncSession, state_hash: str, now: datetime) -> OAut
             .returning(t.organization_id, t.provider, t.region, t.redirect_uri, t.expires_at)
         )
     ).first()
-    # Housekeeping: abandoned flows should not pile up.
-    await session.execute(sa.delete(oauth_states).where(t.expires_at < now))
+    # Housekeeping on the way, bounded; the background prune (service/refresher.py) does the rest.
+    await delete_expired(session, now, CONSUME_PRUNE_LIMIT)
     if r is None or r[4] <= now:
         return None
     return OAuthStateRow(org_id=r[0], provider=r[1], region=r[2], redirect_uri=r[3])
+
+
+async def delete_expired(session: AsyncSession, now: datetime, limit: int) -> int:
+    """Delete at most ``limit`` expired states (``expires_at <= now``, as ``consume`` judges them).
+
+    Oldest first, skipping rows another transaction holds (a callback consuming one); returns how many went.
+    """
+    t = oauth_states.c
+    batch = (
+        sa.select(t.state_hash)
+        .where(t.expires_at <= now)
+        .order_by(t.expires_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+        .scalar_subquery()
+    )
+    result = await session.execute(sa.delete(oauth_states).where(t.state_hash.in_(batch)))
+    return int(getattr(result, "rowcount", 0) or 0)

@@ -18,6 +18,7 @@ from practice_sync_credentials.domain.clio_tokens import (
     ClioRegion,
     ClioTokenError,
     ClioTokenSet,
+    UnknownClioRegion,
     merge_refresh,
     needs_refresh,
     oauth_base_url,
@@ -39,6 +40,7 @@ from practice_sync_credentials.service.errors import (
     NotFound,
     ProviderUnavailable,
     ServiceError,
+    StoredCredentialInvalid,
 )
 from practice_sync_credentials.service.vault import SecretRef
 
@@ -70,6 +72,61 @@ class StartedFlow:
 def base_url(services: Services, region: str) -> str:
     override = services.settings.clio_base_url
     return override.rstrip("/") if override else oauth_base_url(region)
+
+
+def credential_meta(
+    services: Services, region: str | ClioRegion, api_url: str | None = None
+) -> dict[str, str]:
+    """The meta of a Clio credential for ``region``: what the OAuth callback and the legacy import store.
+
+    ``oauth_base_url`` is the region's host (or the ``CLIO_BASE_URL`` override); ``api_url`` is its
+    ``/api/v4`` unless an explicit one is given (already validated by the caller).
+    """
+    chosen = parse_region(region)
+    base = base_url(services, chosen)
+    return {"region": chosen.value, "oauth_base_url": base, "api_url": api_url or f"{base}/api/v4"}
+
+
+def stored_meta(services: Services, row: CredentialRow) -> dict[str, str]:
+    """The row's region, OAuth base and API base, each missing one derived from its region.
+
+    Rows the legacy import wrote before it stored ``api_url`` and ``oauth_base_url`` carry only
+    ``{"region": "US", "imported": true}``; their tokens are refreshed at the region's host already, so
+    the API base is that host's too (exactly what ``credential_meta`` would have stored for them).
+    """
+    raw = row.meta.get("region") or "US"
+    try:
+        derived = credential_meta(services, str(raw))
+    except UnknownClioRegion:
+        raise StoredCredentialInvalid(
+            f"the stored Clio credential of org {row.org_id!r} names an unknown region {str(raw)[:20]!r}; "
+            "reconnect Clio (GET /oauth/clio/start)"
+        ) from None
+    return {name: str(row.meta.get(name) or value) for name, value in derived.items()}
+
+
+async def settle_org(session: AsyncSession, actor: str, org_id: str, region: str, how: str) -> None:
+    """The org exists and is in ``region``, as a Clio credential of that region is stored for it (audited)."""
+    before = await org_repo.get(session, org_id)
+    await org_repo.upsert(session, org_id, None, region)
+    if before is None:
+        await audit_repo.record(
+            session,
+            actor=actor,
+            action="org.create",
+            outcome="ok",
+            org_id=org_id,
+            detail=f"by {how} (region {region})",
+        )
+    elif before.clio_region != region:
+        await audit_repo.record(
+            session,
+            actor=actor,
+            action="org.update",
+            outcome="ok",
+            org_id=org_id,
+            detail=f"clio_region {before.clio_region or 'unset'} -> {region} ({how})",
+        )
 
 
 def ref(org_id: str) -> SecretRef:
@@ -210,29 +267,10 @@ async def callback(
         if isinstance(exc, ServiceError):
             raise
         raise ProviderUnavailable(message) from None
-    meta = {"region": pending.region, "oauth_base_url": base, "api_url": f"{base}/api/v4"}
+    meta = credential_meta(services, pending.region)
     async with unit_of_work(services.sessions) as session:
         # Only now, with tokens in hand, does the org exist (or move to the region they belong to).
-        before = await org_repo.get(session, org_id)
-        await org_repo.upsert(session, org_id, None, pending.region)
-        if before is None:
-            await audit_repo.record(
-                session,
-                actor="oauth-callback",
-                action="org.create",
-                outcome="ok",
-                org_id=org_id,
-                detail=f"by a completed Clio OAuth flow (region {pending.region})",
-            )
-        elif before.clio_region != pending.region:
-            await audit_repo.record(
-                session,
-                actor="oauth-callback",
-                action="org.update",
-                outcome="ok",
-                org_id=org_id,
-                detail=f"clio_region {before.clio_region or 'unset'} -> {pending.region} (Clio OAuth)",
-            )
+        await settle_org(session, "oauth-callback", org_id, meta["region"], "a completed Clio OAuth flow")
         row = await cred_repo.upsert(
             session,
             org_id=org_id,
@@ -289,6 +327,8 @@ async def token_request(services: Services, base: str, form: dict[str, str]) -> 
 class Current:
     row: CredentialRow
     tokens: ClioTokenSet
+    # The row's region, oauth_base_url and api_url, never empty (see `stored_meta`).
+    meta: dict[str, str]
 
 
 async def current(services: Services, org_id: str, *, refresh_within: timedelta | None = None) -> Current:
@@ -302,7 +342,7 @@ async def current(services: Services, org_id: str, *, refresh_within: timedelta 
     tokens = ClioTokenSet.from_secret_fields(services.vault.open(ref(org_id), row.ciphertext))
     if refresh_within is not None and needs_refresh(tokens, services.now(), refresh_within):
         return await refresh(services, "system", org_id, force=False)
-    return Current(row, tokens)
+    return Current(row, tokens, stored_meta(services, row))
 
 
 async def refresh(services: Services, actor: str, org_id: str, *, force: bool = True) -> Current:
@@ -326,9 +366,10 @@ async def refresh(services: Services, actor: str, org_id: str, *, force: bool = 
         recent = row.refreshed_at is not None and (now - row.refreshed_at).total_seconds() < (
             services.settings.clio_refresh_min_interval_s
         )
+        meta = stored_meta(services, row)
         if recent and not force:
-            return Current(row, tokens)
-        base = str(row.meta.get("oauth_base_url") or base_url(services, str(row.meta.get("region", "US"))))
+            return Current(row, tokens, meta)
+        base = meta["oauth_base_url"]
         try:
             response = await token_request(
                 services,
@@ -399,7 +440,7 @@ async def refresh(services: Services, actor: str, org_id: str, *, force: bool = 
             )
             fresh = await cred_repo.get(session, org_id, PROVIDER, KIND)
             assert fresh is not None
-            result = Current(fresh, new)
+            result = Current(fresh, new, stored_meta(services, fresh))
     # Raised after the commit, so the health status and audit entry stay recorded.
     if failure is not None:
         raise failure
@@ -409,7 +450,10 @@ async def refresh(services: Services, actor: str, org_id: str, *, force: bool = 
 
 async def revoke(services: Services, row: CredentialRow, tokens: ClioTokenSet) -> tuple[bool, str]:
     """Best effort: `POST /oauth/deauthorize` with the access token. Never blocks a delete."""
-    base = str(row.meta.get("oauth_base_url") or base_url(services, str(row.meta.get("region", "US"))))
+    try:
+        base = stored_meta(services, row)["oauth_base_url"]
+    except StoredCredentialInvalid as exc:
+        return False, f"not revoked at Clio: {exc.message}"
     try:
         r = await services.http.post(
             f"{base}/oauth/deauthorize",
@@ -431,8 +475,10 @@ async def check(services: Services, actor: str, org_id: str) -> tuple[Status, st
         cur = await current(services, org_id, refresh_within=timedelta(minutes=5))
     except NeedsReauth as exc:
         return Status.NEEDS_REAUTH, exc.message
+    except StoredCredentialInvalid as exc:
+        return Status.ERROR, exc.message
     for attempt in range(2):
-        api_url = str(cur.row.meta.get("api_url"))
+        api_url = cur.meta["api_url"]
         try:
             r = await services.http.get(
                 f"{api_url}/users/who_am_i",

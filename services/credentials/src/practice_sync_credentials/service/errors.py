@@ -50,3 +50,10 @@ class SecretUnreadable(ServiceError):
 
     status = 500
     type = "secret_unreadable"
+
+
+class StoredCredentialInvalid(ServiceError):
+    """A stored row's metadata cannot be used (e.g. an unknown region): an integrity fault, not input."""
+
+    status = 500
+    type = "stored_credential_invalid"

@@ -5,11 +5,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.logging import secrets
 from practice_sync_credentials.domain.cliniko_key import api_url_for, parse_api_key, validate_api_url
-from practice_sync_credentials.domain.clio_tokens import ClioTokenSet
+from practice_sync_credentials.domain.clio_tokens import (
+    ClioRegion,
+    ClioTokenSet,
+    parse_region,
+    region_of_host,
+)
 from practice_sync_credentials.domain.errors import CredentialsDomainError
 from practice_sync_credentials.domain.legacy_fernet import (
     LEGACY_ENV_VAR,
@@ -29,9 +35,13 @@ from practice_sync_credentials.domain.redaction import mask
 from practice_sync_credentials.repository import audit as audit_repo
 from practice_sync_credentials.repository import credentials as cred_repo
 from practice_sync_credentials.repository import orgs as org_repo
+from practice_sync_credentials.service import clio
 from practice_sync_credentials.service.context import Services
 from practice_sync_credentials.service.errors import Invalid, NotConfigured
 from practice_sync_credentials.service.vault import SecretRef
+
+# The seed's Clio rows carry no region unless they say so; the previous system ran on Clio's US host.
+LEGACY_CLIO_REGION = ClioRegion.US
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +83,10 @@ def _check(index: int, row: LegacyRow) -> _Checked:
     return _Checked(where, org_id, provider, row.ciphertext)
 
 
-def _prepare(row: _Checked, fernet_key: str, allow_private: bool) -> _Prepared:
+def _prepare(row: _Checked, fernet_key: str, services: Services) -> _Prepared:
     """Decrypt and check the secret itself (needs the key)."""
     org_id, provider = row.org_id, row.provider
+    allow_private = services.settings.credentials_allow_private_urls
     try:
         fields = decode_legacy(fernet_key, row.ciphertext)
         secrets.add(*fields.values())
@@ -97,25 +108,36 @@ def _prepare(row: _Checked, fernet_key: str, allow_private: bool) -> _Prepared:
                 None,
             )
         tokens = ClioTokenSet.from_secret_fields(_clio_fields(fields))
+        region, api_url = _clio_place(fields, allow_private)
         return _Prepared(
             SecretRef(org_id, provider.value, Kind.OAUTH_TOKENS.value),
             tokens.to_secret_fields(),
             mask(tokens.access_token),
-            {
-                "region": "US",
-                "imported": True,
-                **(
-                    {"api_url": validate_api_url(fields["api_url"], allow_private, "Clio API URL")}
-                    if "api_url" in fields
-                    else {}
-                ),
-            },
+            # The same meta as a credential made by the OAuth callback, so the gateway gets an api_url.
+            {**clio.credential_meta(services, region, api_url), "imported": True},
             tokens.expires_at,
         )
     except Invalid as exc:
         raise Invalid(f"{row.where}: {exc.message}; nothing was imported") from None
     except CredentialsDomainError as exc:
         raise Invalid(f"{row.where}: {exc}; nothing was imported") from None
+
+
+def _clio_place(fields: dict[str, str], allow_private: bool) -> tuple[ClioRegion, str | None]:
+    """The region and explicit API URL of a Clio payload.
+
+    The region is the payload's ``region``, else the region whose host its ``api_url`` names, else US.
+    An explicit ``api_url`` is validated and kept; one on another region's host than the payload's
+    ``region`` is refused, since tokens only work in the region that issued them.
+    """
+    api_url = None
+    if "api_url" in fields:
+        api_url = validate_api_url(fields["api_url"], allow_private, "Clio API URL")
+    named = parse_region(fields["region"]) if "region" in fields else None
+    by_host = region_of_host(urlsplit(api_url).hostname) if api_url else None
+    if named is not None and by_host is not None and named is not by_host:
+        raise Invalid(f"payload region {named.value} does not match its api_url, a {by_host.value} host")
+    return named or by_host or LEGACY_CLIO_REGION, api_url
 
 
 def _clio_fields(fields: dict[str, str]) -> dict[str, str]:
@@ -151,11 +173,14 @@ async def import_rows(services: Services, actor: str, rows: list[LegacyRow]) -> 
     except LegacyImportError as exc:
         # Names the variable and what a key looks like, never the value.
         raise NotConfigured(f"{exc}: the legacy rows cannot be decrypted") from None
-    allow_private = services.settings.credentials_allow_private_urls
-    prepared = [_prepare(c, key, allow_private) for c in checked]
+    prepared = [_prepare(c, key, services) for c in checked]
     async with unit_of_work(services.sessions) as session:
         for p in prepared:
-            await org_repo.ensure(session, p.ref.org_id)
+            if p.ref.provider == Provider.CLIO:
+                # As the OAuth callback does: the org is in the region its tokens belong to.
+                await clio.settle_org(session, actor, p.ref.org_id, p.meta["region"], "the legacy import")
+            else:
+                await org_repo.ensure(session, p.ref.org_id)
             await cred_repo.upsert(
                 session,
                 org_id=p.ref.org_id,
