@@ -13,7 +13,8 @@ CONTACT_FIELDS = (
     "id,etag,name,first_name,last_name,type,primary_email_address,primary_phone_number,"
     "email_addresses{address},phone_numbers{number},updated_at"
 )
-_REQUIRED = ("name", "first_name", "last_name", "email_addresses", "phone_numbers")
+# etag and updated_at too: without them a delivery can be neither deduped nor ordered.
+_REQUIRED = ("etag", "updated_at", "name", "first_name", "last_name", "email_addresses", "phone_numbers")
 _SPACES = re.compile(r"\s+")
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import RedirectResponse
 
 from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth
-from practice_sync_clio_gateway.service.custom_actions import LaunchRefused, launch
+from practice_sync_clio_gateway.service.custom_actions import MAX_ID, LaunchRefused, launch
 from practice_sync_common.provider_http import ProviderError
 
 router = APIRouter(tags=["custom actions"])
@@ -19,8 +19,9 @@ router = APIRouter(tags=["custom actions"])
 @router.get("/clio/custom-actions/launch", response_class=RedirectResponse, status_code=302)
 async def launch_endpoint(
     request: Request,
-    custom_action_id: int = Query(ge=1),
-    user_id: int = Query(ge=1),
+    # Bounded like Clio's int64 ids: a larger number is refused by name, not by the database.
+    custom_action_id: int = Query(ge=1, le=MAX_ID),
+    user_id: int = Query(ge=1, le=MAX_ID),
     subject_url: str = Query(min_length=1, max_length=500),
     custom_action_nonce: str = Query(min_length=1, max_length=500),
 ) -> RedirectResponse:

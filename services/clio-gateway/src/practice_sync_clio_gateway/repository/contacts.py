@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal
 
 from sqlalchemy import delete, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -12,17 +12,22 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from practice_sync_clio_gateway.repository.tables import SCHEMA, contact_versions, sync_state
 
 
-async def change_kind(
-    session: AsyncSession, org: str, contact_id: int, etag: str | None
-) -> Literal["created", "updated"] | None:
-    """created / updated, or None when this exact version was already published."""
+@dataclass(frozen=True)
+class KnownVersion:
+    """The version of a contact last published: its etag and Clio's `updated_at` for it."""
+
+    etag: str | None
+    updated_at: datetime | None
+
+
+async def known_version(session: AsyncSession, org: str, contact_id: int) -> KnownVersion | None:
     t = contact_versions
     row = (
-        await session.execute(select(t.c.etag).where(t.c.org_id == org, t.c.contact_id == contact_id))
+        await session.execute(
+            select(t.c.etag, t.c.updated_at).where(t.c.org_id == org, t.c.contact_id == contact_id)
+        )
     ).first()
-    if row is None:
-        return "created"
-    return None if etag is not None and row.etag == etag else "updated"
+    return KnownVersion(row.etag, row.updated_at) if row else None
 
 
 async def known_etags(session: AsyncSession, org: str, ids: list[int]) -> dict[int, str | None]:

@@ -22,7 +22,10 @@ from practice_sync_common.provider_http import ProviderAuthError, ProviderReques
 log = get_logger(__name__)
 UI_REFERENCE = "contacts/show"
 ACTION_FIELDS = "id,etag,label,target_url,ui_reference"
-SUBJECT = re.compile(r"^/api/v4/contacts/(\d+)(?:\.json)?$")
+# ASCII digits, whole string: `\d` takes other scripts' digits and `$` a trailing newline, which
+# then reached the URL of the Clio request and made it raise (a 500) instead of being refused.
+SUBJECT = re.compile(r"/api/v4/contacts/([0-9]{1,19})(?:\.json)?")
+MAX_ID = 2**63 - 1  # Clio ids are int64, and so are our columns
 CLICKS = Counter("clio_custom_action_clicks_total", "Custom-action launches by outcome", ["outcome"])
 
 
@@ -153,12 +156,17 @@ async def _count(
         )
 
 
+def subject_contact_id(subject_url: str) -> int:
+    """The contact id of a click's `subject_url`, or LaunchRefused(400) saying what is wrong."""
+    match = SUBJECT.fullmatch(subject_url)
+    if match is None or not 1 <= int(match.group(1)) <= MAX_ID:
+        raise LaunchRefused(400, "subject_url must be a Clio contact path like /api/v4/contacts/123")
+    return int(match.group(1))
+
+
 async def launch(gw: Gateway, action_id: int, user_id: int, subject_url: str, nonce: str) -> str:
     """The dashboard URL to redirect to, once Clio has confirmed the nonce; else LaunchRefused."""
-    match = SUBJECT.match(subject_url)
-    if match is None:
-        raise LaunchRefused(400, "subject_url must be a Clio contact path like /api/v4/contacts/123")
-    contact_id = int(match.group(1))
+    contact_id = subject_contact_id(subject_url)
     async with unit_of_work(gw.sessions) as s:
         row = (
             await s.execute(

@@ -9,11 +9,17 @@ published is not published again.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy.dialects.postgresql import insert
 
-from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, has_fields, to_event
+from practice_sync_clio_gateway.clio.contacts import (
+    CONTACT_FIELDS,
+    deleted_event,
+    has_fields,
+    parse_time,
+    to_event,
+)
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.repository.tables import processed_events, webhook_events
 from practice_sync_clio_gateway.service.context import Gateway
@@ -25,6 +31,21 @@ from practice_sync_common.logging import secrets
 from practice_sync_common.provider_http import ProviderRequestError
 
 CONSUMER = "clio-gateway.webhooks"
+
+
+NO_RECORD_ID = "payload has no data.id that is a Clio record id (a positive integer)"
+MAX_ID = 2**63 - 1  # Clio ids are int64, and so is contact_versions.contact_id
+
+
+def record_id(payload: dict[str, Any]) -> int | None:
+    """`data.id` when it is a Clio id; None for a missing one, a string, a float, a bool, ...
+
+    `int()` of such values either raised (retried three times for nothing, never logged) or, for
+    1.5 or true, silently named another contact.
+    """
+    data = payload.get("data")
+    rid = data.get("id") if isinstance(data, dict) else None
+    return rid if type(rid) is int and 1 <= rid <= MAX_ID else None
 
 
 async def _log(
@@ -41,7 +62,8 @@ async def _log(
         "event": event.data.event,
         "record_id": record_id,
         "status": status,
-        # Stored and shown by the admin API: scrubbed here, whatever the caller passed.
+        # Stored and shown by the admin API: scrubbed here, whatever the caller passed (the update
+        # of an existing row too: that is how every failure after `received` is written).
         "error": secrets.scrub(error)[:1000] if error else None,
         "received_at": event.data.received_at,
         "processed_at": datetime.now(UTC) if status != "received" else None,
@@ -51,46 +73,91 @@ async def _log(
         await s.execute(
             stmt.on_conflict_do_update(
                 index_elements=[webhook_events.c.event_id],
-                set_={"status": status, "error": error, "processed_at": values["processed_at"]},
+                set_={k: values[k] for k in ("status", "error", "processed_at")},
             )
         )
+
+
+def _change(record: dict[str, Any], known: repo.KnownVersion | None) -> Literal["created", "updated"] | None:
+    """What publishing `record` would be: None when it is the published version or an older one.
+
+    Deliveries can arrive out of order (Clio retries failed ones later) and replayed: an older
+    version must not replace a newer one, here or downstream.
+    """
+    if known is None:
+        return "created"
+    if record.get("etag") is not None and record.get("etag") == known.etag:
+        return None
+    at = parse_time(record.get("updated_at"))
+    if at is not None and known.updated_at is not None and at < known.updated_at:
+        return None
+    return "updated"
+
+
+def _ambiguous(record: dict[str, Any], known: repo.KnownVersion | None) -> bool:
+    """Another etag stamped in the same second as the published version (Clio's timestamps are
+    whole seconds): the payload alone cannot say which is newer, Clio's current record can."""
+    at = parse_time(record.get("updated_at"))
+    return (
+        known is not None
+        and record.get("etag") != known.etag
+        and (at is None or known.updated_at is None or at == known.updated_at)
+    )
+
+
+async def _fetch(gw: Gateway, org: str, cid: int) -> dict[str, Any]:
+    api = await gw.clio.open(org)
+    try:
+        record: dict[str, Any] = (await api.get(f"contacts/{cid}", CONTACT_FIELDS))["data"]
+        return record
+    finally:
+        await api.aclose()
+
+
+async def _on_deleted(gw: Gateway, event: Envelope[WebhookReceived], cid: int) -> None:
+    data = event.data.payload["data"]
+    async with unit_of_work(gw.sessions) as s:
+        if not await claim_event(s, processed_events, CONSUMER, event.id):
+            return
+        await gw.contacts_out.publish(event.org_id, [deleted_event(cid, data.get("etag"))], event.id)
+        await repo.forget(s, event.org_id, cid)
+
+
+async def _on_changed(gw: Gateway, event: Envelope[WebhookReceived], cid: int) -> None:
+    org = event.org_id
+    record: dict[str, Any] = event.data.payload["data"]
+    fetched = not has_fields(record)
+    if fetched:
+        record = await _fetch(gw, org, cid)
+    if not fetched:
+        async with unit_of_work(gw.sessions) as s:
+            known = await repo.known_version(s, org, cid)
+        if _ambiguous(record, known):
+            record = await _fetch(gw, org, cid)
+    async with unit_of_work(gw.sessions) as s:
+        if not await claim_event(s, processed_events, CONSUMER, event.id):
+            return
+        kind = _change(record, await repo.known_version(s, org, cid))
+        if kind is not None:
+            ev = to_event(record, kind)
+            await gw.contacts_out.publish(org, [ev], event.id)
+            await repo.record_page(s, org, [(cid, ev.etag, ev.provider_updated_at)], datetime.now(UTC))
 
 
 async def handle(gw: Gateway, event: Envelope[WebhookReceived]) -> None:
     if event.data.provider != "clio":
         return
-    payload = event.data.payload
-    data = payload.get("data") if isinstance(payload.get("data"), dict) else None
-    if data is None or "id" not in data:
-        await _log(gw, event, None, "failed", "payload has no data.id")
-        return
-    org, cid = event.org_id, int(data["id"])
+    cid = record_id(event.data.payload)
+    if cid is None:
+        # Logged for the admin API, and dead-lettered (not retried: no retry can add an id).
+        await _log(gw, event, None, "failed", NO_RECORD_ID)
+        raise PermanentError(NO_RECORD_ID)
     await _log(gw, event, cid, "received")
     try:
         if event.data.event == "deleted":
-            async with unit_of_work(gw.sessions) as s:
-                if not await claim_event(s, processed_events, CONSUMER, event.id):
-                    return
-                await gw.contacts_out.publish(org, [deleted_event(cid, data.get("etag"))], event.id)
-                await repo.forget(s, org, cid)
+            await _on_deleted(gw, event, cid)
         else:
-            record = data
-            if not has_fields(record):
-                api = await gw.clio.open(org)
-                try:
-                    record = (await api.get(f"contacts/{cid}", CONTACT_FIELDS))["data"]
-                finally:
-                    await api.aclose()
-            async with unit_of_work(gw.sessions) as s:
-                if not await claim_event(s, processed_events, CONSUMER, event.id):
-                    return
-                kind = await repo.change_kind(s, org, cid, record.get("etag"))
-                if kind is not None:
-                    ev = to_event(record, kind)
-                    await gw.contacts_out.publish(org, [ev], event.id)
-                    await repo.record_page(
-                        s, org, [(cid, ev.etag, ev.provider_updated_at)], datetime.now(UTC)
-                    )
+            await _on_changed(gw, event, cid)
     except ProviderRequestError as exc:
         await _log(gw, event, cid, "failed", str(exc))
         if exc.status == 404:

@@ -32,6 +32,18 @@ log = get_logger(__name__)
 RETRY = RetryRule(max_attempts=3, backoff_s=30.0)
 
 
+def high_water_mark(max_updated: datetime | None, started: datetime) -> datetime | None:
+    """Where the next incremental run may start: the newest `updated_at` seen, but never past the
+    walk's start.
+
+    The walk goes by id, so a contact changed while it ran is seen only if its id was still ahead:
+    one behind the cursor is missed, while a later change ahead of it can push the newest
+    `updated_at` past the missed one by more than the overlap, and the next run would skip it.
+    Everything changed since the start is asked again instead (the etag dedupe absorbs repeats).
+    """
+    return min(max_updated, started) if max_updated is not None else None
+
+
 class ContactSync:
     def __init__(self, gw: Gateway) -> None:
         self.gw = gw
@@ -199,7 +211,7 @@ class ContactSync:
                     await repo.forget_many(s, org, [cid for cid, _ in gone])
             counts["deleted"] = counts.get("deleted", 0) + len(gone)
         async with unit_of_work(self.gw.sessions) as s:
-            mark = parse_time(checkpoint.get("max_updated"))
+            mark = high_water_mark(parse_time(checkpoint.get("max_updated")), seen_since)
             await repo.set_high_water(s, org, mark, full, datetime.now(UTC))
         return {**counts, "mode": checkpoint["mode"]}
 
