@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from practice_sync_cli import output
@@ -40,8 +41,9 @@ def _check(r: httpx.Response) -> dict[str, Any]:
     if r.is_success and isinstance(body, dict):
         return body
     message = body.get("error", {}).get("message") if isinstance(body, dict) else None
+    hint = f" ({output.TOKEN_HINT})" if r.status_code == 401 else ""
     raise CredentialsError(
-        f"{r.request.method} {r.request.url.path} → {r.status_code}: {message or r.text[:200]}"
+        f"{r.request.method} {r.request.url.path} → {r.status_code}: {message or r.text[:200]}{hint}"
     )
 
 
@@ -80,7 +82,8 @@ def admin_client(base_url: str, token: str, timeout: float = 30.0) -> httpx.Clie
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    console.print(f"[red]error:[/] {message}")
+    # On stderr, so `credentials list --json` leaves nothing but JSON on stdout.
+    output.error_console().print(f"[red]error:[/] {escape(message)}")
     return typer.Exit(code)
 
 

@@ -26,15 +26,14 @@ def up(
     ),
 ) -> None:
     """Run the whole platform in the foreground: Postgres, broker, sandboxes, every service."""
-    from practice_sync_cli.demo import register_demo_tenants, start_demo_syncs
+    from practice_sync_cli.demo import set_up_demo
     from practice_sync_cli.state import load_or_create_secrets
     from practice_sync_cli.up import run_up
 
     token = load_or_create_secrets().admin_token
 
     def demo() -> None:
-        register_demo_tenants(token)
-        start_demo_syncs(token)
+        set_up_demo(token)
 
     raise typer.Exit(run_up(on_all_ready=demo, exit_when_ready=exit_when_ready))
 

@@ -21,12 +21,20 @@ def _get(path: str, params: dict[str, Any]) -> dict[str, Any]:
     try:
         r = httpx.get(f"{base}{path}", params=params, headers=headers, timeout=30)
     except httpx.HTTPError as exc:
-        raise typer.BadParameter(f"projector not reachable at {base}: {exc}") from exc
-    body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+        # Not a usage error: the arguments are fine, the service is not there.
+        output.fail(
+            f"cannot reach the projector at {base} ({type(exc).__name__}); is it running?"
+            " (set PROJECTOR_URL if it runs elsewhere)",
+            2,
+        )
     if not r.is_success:
-        message = body.get("error", {}).get("message") if isinstance(body, dict) else None
-        output.console().print(f"[red]GET {path} → {r.status_code}: {message or r.text[:200]}[/red]")
-        raise typer.Exit(1)
+        output.refused(r)
+    try:
+        body = r.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):  # e.g. a proxy's HTML page answering for the projector
+        output.fail(f"GET {path} → {r.status_code}: not a JSON object: {r.text[:200]}")
     return dict(body)
 
 

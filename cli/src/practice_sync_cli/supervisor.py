@@ -53,6 +53,14 @@ def _is_ready(c: Component) -> bool:
         return False
 
 
+class PortInUse(PortTaken):
+    """PortTaken that keeps the port, so `up` can say who holds it."""
+
+    def __init__(self, what: str, host: str, port: int) -> None:
+        super().__init__(what, host, port)
+        self.port = port
+
+
 class Supervisor:
     def __init__(self, components: Sequence[Component]) -> None:
         self.components = list(components)
@@ -60,7 +68,7 @@ class Supervisor:
     def check_ports(self) -> None:
         for c in self.components:
             if not port_free("127.0.0.1", c.port):
-                raise PortTaken(c.name, "127.0.0.1", c.port)
+                raise PortInUse(c.name, "127.0.0.1", c.port)
 
     def start(self, c: Component) -> None:
         c.proc = spawn(c.argv, env=c.env, log=c.log)

@@ -37,23 +37,15 @@ def _client(provider: str) -> httpx.Client:
 
 
 def _fail(r: httpx.Response) -> NoReturn:
-    try:
-        message = r.json()["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        message = r.text[:200]
-    # Escaped: the service's message is plain text, and rich would eat anything that looks like markup.
-    console.print(
-        f"[red]error:[/] {r.request.method} {r.request.url.path} → {r.status_code}: {escape(message)}"
-    )
-    raise typer.Exit(2)
+    output.refused(r, 2)
 
 
 def _unreachable(provider: str, exc: httpx.HTTPError) -> NoReturn:
-    console.print(
-        f"[red]error:[/] cannot reach {OWNERS[provider]} at {_base_url(provider)} "
-        f"({type(exc).__name__}); is it running? (set {URL_ENV[provider]} if it runs elsewhere)"
+    output.fail(
+        f"cannot reach {OWNERS[provider]} at {_base_url(provider)} "
+        f"({type(exc).__name__}); is it running? (set {URL_ENV[provider]} if it runs elsewhere)",
+        2,
     )
-    raise typer.Exit(2)
 
 
 @sync_app.command("request")
@@ -64,9 +56,9 @@ def request(
     wait: bool = typer.Option(False, "--wait", help="follow the run with a progress bar until it ends"),
 ) -> None:
     """Request a sync; with --wait, exit non-zero if the run fails."""
+    provider = provider.strip().lower()
     if provider not in OWNERS:
-        console.print(f"[red]--provider must be one of {', '.join(OWNERS)}")
-        raise typer.Exit(2)
+        output.fail(f"unknown provider {provider!r}; expected one of: {', '.join(OWNERS)}", 2)
     try:
         with _client(provider) as c:
             r = c.post("/admin/syncs", json={"org_id": org, "mode": mode})
@@ -80,8 +72,7 @@ def request(
     except httpx.HTTPError as exc:
         _unreachable(provider, exc)
     if run["status"] != "succeeded":
-        console.print(f"[red]run {run['run_id']} failed: {escape(str(run.get('error')))}")
-        raise typer.Exit(1)
+        output.fail(f"run {run['run_id']} failed: {run.get('error')}", 1)
     console.print(f"[green]run {run['run_id']} succeeded: {run.get('counts')}")
 
 
@@ -124,17 +115,13 @@ def status(
         "error",
     )
     params: dict[str, Any] = {"limit": limit, **({"org_id": org} if org else {})}
+    failed = []
     for provider in OWNERS:
-        try:
-            with _client(provider) as c:
-                r = c.get("/admin/syncs", params=params)
-        except httpx.HTTPError as exc:
-            console.print(f"[yellow]{OWNERS[provider]} unreachable: {type(exc).__name__}")
+        runs = _recent_runs(provider, params)
+        if runs is None:
+            failed.append(provider)
             continue
-        if r.status_code != 200:
-            console.print(f"[yellow]{OWNERS[provider]}: {r.status_code}")
-            continue
-        for run in r.json()["runs"]:
+        for run in runs:
             p = run["progress"]
             table.add_row(
                 provider,
@@ -149,4 +136,28 @@ def status(
                 run["requested_at"][:19],
                 escape((run.get("error") or "")[:60]),
             )
-    console.print(table)
+    if len(failed) < len(OWNERS):  # an empty table would read as "no runs"
+        console.print(table)
+    if failed:
+        # The table shows what could be read; the exit code says it is not the whole picture.
+        raise typer.Exit(2)
+
+
+def _recent_runs(provider: str, params: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """One connector's recent runs, or None after saying on stderr why they could not be read."""
+    owner = OWNERS[provider]
+    try:
+        with _client(provider) as c:
+            r = c.get("/admin/syncs", params=params)
+    except httpx.HTTPError as exc:
+        output.warn(
+            f"cannot reach {owner} at {_base_url(provider)} ({type(exc).__name__}); is it running?"
+            f" (set {URL_ENV[provider]} if it runs elsewhere)"
+        )
+        return None
+    if r.status_code != 200:
+        hint = f" ({output.TOKEN_HINT})" if r.status_code == 401 else ""
+        output.warn(f"{owner}: GET /admin/syncs → {r.status_code}: {output.service_message(r)}{hint}")
+        return None
+    runs: list[dict[str, Any]] = r.json()["runs"]
+    return runs

@@ -11,10 +11,10 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from practice_sync_cli import output, port_holder
 from practice_sync_cli.stack import build_components
 from practice_sync_cli.state import load_or_create_secrets, state_dir
-from practice_sync_cli.supervisor import Supervisor
-from practice_sync_common.embedded.procs import PortTaken
+from practice_sync_cli.supervisor import PortInUse, Supervisor
 
 STATE_STYLE = {"ready": "green", "starting": "yellow", "backoff": "red", "waiting": "dim", "stopped": "dim"}
 
@@ -39,15 +39,25 @@ def _table(sup: Supervisor, started: float, note: str) -> Table:
     return table
 
 
+def _log_changes(console: Console, sup: Supervisor, last_states: dict[str, str]) -> None:
+    for c in sup.components:
+        if last_states.get(c.name) != c.state:
+            console.print(f"{c.name}: {c.state} {c.detail}".rstrip())
+            last_states[c.name] = c.state
+
+
 def run_up(on_all_ready: Callable[[], None] | None = None, exit_when_ready: bool = False) -> int:
-    console = Console()
+    console = output.console()  # wide when piped: log lines stay whole
     state = state_dir()
     secrets = load_or_create_secrets(state)
     sup = Supervisor(build_components(state, secrets))
     try:
         sup.check_ports()
-    except PortTaken as exc:
+    except PortInUse as exc:
         console.print(f"[red]cannot start:[/] {exc}")
+        holder = port_holder.describe(exc.port)
+        if holder:
+            console.print(holder)
         return 2
     stopping = False
 
@@ -71,6 +81,8 @@ def run_up(on_all_ready: Callable[[], None] | None = None, exit_when_ready: bool
             live.start()
         while not stopping:
             sup.tick()
+            if live is None:  # a log line per change when not on a terminal, before what follows from it
+                _log_changes(console, sup, last_states)
             if sup.all_ready() and not ready:
                 ready = True
                 note = f"all ready in {time.monotonic() - started:.1f}s"
@@ -90,11 +102,6 @@ def run_up(on_all_ready: Callable[[], None] | None = None, exit_when_ready: bool
                     break
             if live is not None:
                 live.update(_table(sup, started, note))
-            else:  # a log line per change when not on a terminal
-                for c in sup.components:
-                    if last_states.get(c.name) != c.state:
-                        console.print(f"{c.name}: {c.state} {c.detail}".rstrip())
-                        last_states[c.name] = c.state
             time.sleep(0.25)
     finally:
         if live is not None:

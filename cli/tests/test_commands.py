@@ -1,0 +1,83 @@
+"""The commands as a user meets them when something is wrong: services down, a wrong admin token, a
+refused request. Errors go to stderr (so `--json` and piped tables stay clean), exit codes are
+non-zero, and no traceback or usage text stands in for the reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from typer.testing import CliRunner, Result
+
+from practice_sync_cli.main import app
+from practice_sync_cli.testing_stack import ADMIN_TOKEN
+from practice_sync_common.embedded.procs import free_port
+
+
+@pytest.fixture
+def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("PRACTICE_SYNC_ADMIN_TOKEN", ADMIN_TOKEN)
+    monkeypatch.delenv("COLUMNS", raising=False)  # piped output: messages are not wrapped
+    return CliRunner()
+
+
+def _clean_failure(out: Result, code: int) -> str:
+    """The run failed with `code`, said why on stderr only, and printed nothing else."""
+    assert out.exit_code == code, (out.exit_code, out.output)
+    assert out.stdout == "", out.stdout
+    assert "Traceback" not in out.output and "Usage:" not in out.output, out.output
+    return out.stderr
+
+
+@pytest.mark.parametrize("command", [["contacts"], ["active-patients"]])
+def test_read_model_commands_with_the_projector_down(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PROJECTOR_URL", down)
+    err = _clean_failure(cli.invoke(app, [*command, "--org", "demo-clinic", "--json"]), 2)
+    assert f"cannot reach the projector at {down}" in err and "PROJECTOR_URL" in err, err
+
+
+def test_sync_status_with_the_connectors_down_fails(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("CLINIKO_SYNC_URL", "CLIO_GATEWAY_URL"):
+        monkeypatch.setenv(var, f"http://127.0.0.1:{free_port()}")
+    out = cli.invoke(app, ["sync", "status"])
+    assert out.exit_code == 2, out.output
+    assert "cannot reach cliniko-sync" in out.stderr and "cannot reach clio-gateway" in out.stderr
+
+
+def test_a_wrong_admin_token_fails_every_command_and_says_where_the_token_comes_from(
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    credentials_service: str,
+    projector_service: str,
+    cliniko_sync_service: str,
+    clio_gateway_service: str,
+) -> None:
+    monkeypatch.setenv("PROJECTOR_URL", projector_service)
+    monkeypatch.setenv("CLINIKO_SYNC_URL", cliniko_sync_service)
+    monkeypatch.setenv("CLIO_GATEWAY_URL", clio_gateway_service)
+    monkeypatch.setenv("PRACTICE_SYNC_ADMIN_TOKEN", "not-the-stack-token")
+    for args, code in [
+        (["contacts", "--org", "demo-law", "--json"], 1),
+        (["active-patients", "--org", "demo-clinic", "--json"], 1),
+        (["credentials", "list", "--json", "--url", credentials_service], 1),
+        (["sync", "request", "--org", "demo-clinic", "--provider", "cliniko"], 2),
+    ]:
+        err = _clean_failure(cli.invoke(app, args), code)
+        assert "401" in err and "PRACTICE_SYNC_ADMIN_TOKEN" in err, (args, err)
+    status = cli.invoke(app, ["sync", "status"])
+    assert status.exit_code == 2, status.output
+    assert "401" in status.stderr and "PRACTICE_SYNC_ADMIN_TOKEN" in status.stderr, status.stderr
+
+
+def test_json_output_is_only_json_and_a_refusal_only_an_error(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, projector_service: str
+) -> None:
+    monkeypatch.setenv("PROJECTOR_URL", projector_service)
+    ok = cli.invoke(app, ["contacts", "--org", "nobody-here", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.stdout)["data"] == [] and ok.stderr == ""
+    err = _clean_failure(cli.invoke(app, ["contacts", "--org", "bad org!", "--json"]), 1)
+    assert "422" in err and "org" in err, err
