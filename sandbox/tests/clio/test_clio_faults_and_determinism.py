@@ -93,3 +93,31 @@ def test_same_seed_byte_identical(clio_factory):
     export_a = a.http.get("/_sandbox/accounts/demo-law/contacts/export").content
     export_b = b.http.get("/_sandbox/accounts/demo-law/contacts/export").content
     assert export_a == export_b
+
+
+def test_a_restarted_sandbox_never_gives_a_new_contact_an_old_etag(clio_factory):
+    """Runtime ids continue from the seeded ones in every process, so a restarted sandbox reuses
+    them; the etag must still differ, or a consumer dedupes the new contact away as already seen."""
+    first, restarted = clio_factory(seed=42), clio_factory(seed=42)
+    made = []
+    for clio, name in ((first, "Before"), (restarted, "After")):
+        body = {"data": {"type": "Person", "first_name": name, "last_name": "Restart"}}
+        r = clio.http.post(
+            "/api/v4/contacts.json", headers=clio.auth(), json=body, params={"fields": "id,etag"}
+        )
+        assert r.status_code == 201, r.text
+        made.append(r.json()["data"])
+    assert made[0]["id"] == made[1]["id"]  # the id is reused, as it is after a restart
+    assert made[0]["etag"] != made[1]["etag"]
+    # An update moves the etag on, and seeded records are untouched by any of this.
+    h = restarted.auth()
+    r = restarted.http.patch(
+        f"/api/v4/contacts/{made[1]['id']}.json",
+        headers=h,
+        json={"data": {"first_name": "Again"}},
+        params={"fields": "etag"},
+    )
+    assert r.status_code == 200 and r.json()["data"]["etag"] != made[1]["etag"]
+    export = "/_sandbox/accounts/demo-law/contacts/export"
+    seeded = [c for c in first.http.get(export).json()["data"] if c["id"] != made[0]["id"]]
+    assert seeded == [c for c in restarted.http.get(export).json()["data"] if c["id"] != made[1]["id"]]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import bisect
+import itertools
+import secrets
 import copy
 import re
 from collections.abc import Callable, Iterator
@@ -18,6 +20,9 @@ _SCALARS = ("first_name", "middle_name", "last_name", "prefix", "title")
 _FLAGS = ("is_client", "is_co_counsel", "is_bill_recipient")
 
 
+RUNTIME_VERSION_FLOOR = 2**31
+
+
 class ContactStore:
     """Contacts kept in a dict plus an ascending id list, so a page is a bisect and a short scan."""
 
@@ -27,6 +32,12 @@ class ContactStore:
         self.contact_ids = contact_ids
         self.nested_ids = nested_ids
         self.version = 0  # bumps on every write; keys derived caches (name order)
+        # Record versions (and so etags) of runtime writes start past anything seeded, at a point
+        # drawn per sandbox process: a restarted sandbox reuses runtime ids (they continue from the
+        # seeded ones), and with versions counted from 1 again a different contact came back with
+        # the very etag an earlier process gave the old one, so consumers deduped it away as seen.
+        # Seeded records keep version 1: a seed still gives byte-identical data.
+        self._written = itertools.count(RUNTIME_VERSION_FLOOR + secrets.randbelow(RUNTIME_VERSION_FLOOR))
         self._order_cache: dict[str, tuple[int, list[int]]] = {}
 
     def __len__(self) -> int:
@@ -83,6 +94,7 @@ class ContactStore:
         )
         self._apply(contact, data, now, creating=True)
         contact.id = self.contact_ids.next()
+        contact.version = next(self._written)
         self.by_id[contact.id] = contact
         bisect.insort(self.ids, contact.id)
         self.version += 1
@@ -94,7 +106,7 @@ class ContactStore:
         before = copy.deepcopy(contact)
         work = copy.deepcopy(contact)
         self._apply(work, data, now, creating=False)  # validate on a copy: a 422 must change nothing
-        work.version += 1
+        work.version = next(self._written)
         work.updated_at = now
         self.by_id[contact_id] = work
         self.version += 1
