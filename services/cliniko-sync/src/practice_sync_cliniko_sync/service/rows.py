@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +15,28 @@ from practice_sync_cliniko_sync.domain.rules import (
     link_id,
 )
 from practice_sync_common.dead_letter import PermanentError
+
+RowFn = Callable[[str, dict[str, Any], DnaPolicy], dict[str, Any]]
+
+
+def rows_of(
+    resource: str, org_id: str, records: list[Any], row: RowFn, dna: DnaPolicy
+) -> list[dict[str, Any]]:
+    """A page's records as rows; one we cannot read fails the run at once (PermanentError), naming it.
+
+    Retrying cannot fix a record (the next attempt reads the same one): as a plain KeyError or
+    ValueError it used to be retried with backoff, attempt after attempt, before the run failed.
+    """
+    out = []
+    for raw in records:
+        try:
+            out.append(row(org_id, raw, dna))
+        except PermanentError:
+            raise
+        except (KeyError, ValueError, TypeError, AttributeError) as exc:
+            ident = raw.get("id") if isinstance(raw, dict) else None
+            raise PermanentError(f"Cliniko {resource} record {ident!r} is unreadable: {exc!r}") from exc
+    return out
 
 
 def ts(value: Any) -> datetime | None:

@@ -21,7 +21,7 @@ from faststream.kafka import KafkaBroker
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from practice_sync_cliniko_sync.domain.rules import ActiveRow, DnaPolicy, Window, compute_active
+from practice_sync_cliniko_sync.domain.rules import ActiveRow, Window, compute_active
 from practice_sync_cliniko_sync.repository import mirror
 from practice_sync_cliniko_sync.repository.tables import (
     attendees,
@@ -47,14 +47,13 @@ from practice_sync_common.provider_http import ProviderClient
 from practice_sync_common.sync_runs import SyncRun, SyncRunRepository
 
 SOURCE = "cliniko-sync"
-RowFn = Callable[[str, dict[str, Any], DnaPolicy], dict[str, Any]]
 
 
 @dataclass(frozen=True)
 class Phase:
     resource: str
     table: Table
-    row: RowFn
+    row: to_rows.RowFn
     star_filters: tuple[str, ...]
     full: bool  # crawled on a full run (patients are fetched by id instead)
     # Individual appointments on a full run: "window" from the split on, then "history" before it
@@ -308,7 +307,7 @@ class RunExecutor:
                     1, math.ceil(total / self.d.settings.cliniko_per_page)
                 )
                 first = False
-            batch = [phase.row(org, r, dna) for r in records]
+            batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
             seen = max((r["updated_at"] for r in batch), default="")
             if seen > cp["seen"].get(phase.resource, ""):
                 cp["seen"][phase.resource] = seen
@@ -434,9 +433,8 @@ class RunExecutor:
             url = list_url(api_url, "patients", ["id:=" + ",".join(chunk), "archived_at:*"], per_page)
             batch: list[dict[str, Any]] = []
             async for body, _ in pages_from(self.client, url, ahead=0):
-                batch.extend(
-                    to_rows.patient_row(self.run.org_id, r, "count") for r in body.get("patients") or []
-                )
+                records = body.get("patients") or []
+                batch += to_rows.rows_of("patients", self.run.org_id, records, to_rows.patient_row, "count")
             self.progress.pages += 1
             self._sync_stats()
             async with unit_of_work(self.d.sessions) as s:

@@ -2,23 +2,33 @@
 
 The durable run row is the work item: a request creates it, the worker claims it; a crash leaves it
 running with a stale heartbeat and the periodic resume scan (here or in another replica) claims it
-again and continues from its checkpoint. Runs of one org never overlap in this process.
+again and continues from its checkpoint.
+
+Runs of one org never overlap: in this process they wait for the org's lock, and only then take a
+concurrency slot and claim the run, so a run waiting behind its own org stays `queued` (what the
+admin API shows) and holds no slot another org's run could use. Across processes the claim checks,
+under an org-wide advisory lock, that no other run of the org is alive; if one is, the run stays
+queued and a later resume scan picks it up.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from practice_sync_cliniko_sync.repository.tables import sync_runs
 from practice_sync_cliniko_sync.service.sync_run import CredentialsMissing, Deps, RunExecutor
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.logging import get_logger, secrets
 from practice_sync_common.periodic import Periodic
 from practice_sync_common.provider_http import ProviderAuthError, ProviderRequestError
-from practice_sync_common.sync_runs import RetryRule
+from practice_sync_common.sync_runs import RetryRule, SyncRun
 
 log = get_logger(__name__)
 # Retrying cannot fix these: a refused key, a request Cliniko rejects, data we cannot read.
@@ -38,22 +48,53 @@ class Worker:
         self.loop: asyncio.AbstractEventLoop | None = None  # the loop the runs live on
 
     async def start_run(self, run_id: UUID, stale_after: timedelta | None = None) -> bool:
+        """Schedule a run (claimed once its org and a slot are free); False if unknown, finished or
+        already scheduled here."""
         if run_id in self.tasks:
             return False
         async with unit_of_work(self.d.sessions) as s:
-            run = await self.d.runs.claim(s, run_id, stale_after=stale_after or self.stale_after)
-        if run is None:
+            run = await self.d.runs.get(s, run_id)
+        if run is None or run.finished:
             return False
-        task = asyncio.create_task(self._execute(run_id, run.org_id))
+        task = asyncio.create_task(self._execute(run_id, run.org_id, stale_after or self.stale_after))
         self.tasks[run_id] = task
         task.add_done_callback(lambda _: self.tasks.pop(run_id, None))
         return True
 
-    async def _execute(self, run_id: UUID, org_id: str) -> None:
-        async with self._slots, self._org_locks[org_id]:
-            async with unit_of_work(self.d.sessions) as s:
-                run = await self.d.runs.get(s, run_id)
-            assert run is not None
+    async def _claim(self, run_id: UUID, org_id: str, stale_after: timedelta) -> SyncRun | None:
+        async with unit_of_work(self.d.sessions) as s:
+            # One claim of an org at a time across processes, so two replicas cannot both see it idle.
+            await s.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext('cliniko-sync:org:' || :org))"), {"org": org_id}
+            )
+            if await self._other_run_alive(s, run_id, org_id, stale_after):
+                return None
+            return await self.d.runs.claim(s, run_id, stale_after=stale_after)
+
+    @staticmethod
+    async def _other_run_alive(s: AsyncSession, run_id: UUID, org_id: str, stale_after: timedelta) -> bool:
+        """Another run of the org is running with a live heartbeat (in another process: this one's
+        runs of the org are behind its lock). Two runs over one mirror would corrupt it: a full
+        run wipes the mirror under the other's crawl."""
+        t = sync_runs
+        alive = await s.execute(
+            select(t.c.run_id)
+            .where(
+                t.c.org_id == org_id,
+                t.c.run_id != run_id,
+                t.c.status == "running",
+                t.c.heartbeat_at >= datetime.now(UTC) - stale_after,  # the clock heartbeats use
+            )
+            .limit(1)
+        )
+        return alive.first() is not None
+
+    async def _execute(self, run_id: UUID, org_id: str, stale_after: timedelta) -> None:
+        # The org's lock before a slot: runs waiting behind their own org hold no slot.
+        async with self._org_locks[org_id], self._slots:
+            run = await self._claim(run_id, org_id, stale_after)
+            if run is None:
+                return  # finished, not due, or its org busy elsewhere: a later scan tries again
             executor = RunExecutor(self.d, run)
             try:
                 counts = await executor.execute()
@@ -83,7 +124,7 @@ class Worker:
             task.cancel()
 
     async def resume_scan(self, stale_after: timedelta | None = None) -> list[UUID]:
-        """Claim what a restarted process must pick up: dead workers' runs, due retries, lost requests."""
+        """Schedule what a restarted process must pick up: dead workers' runs, due retries, lost requests."""
         async with unit_of_work(self.d.sessions) as s:
             found = await self.d.runs.find_resumable(s, stale_after=stale_after or self.stale_after)
         started = []

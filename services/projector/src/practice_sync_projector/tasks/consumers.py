@@ -9,11 +9,13 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
+from sqlalchemy.exc import DBAPIError
 
 from practice_sync_common import topics
+from practice_sync_common.app_factory import refused_value
 from practice_sync_common.broker import consumer_options
 from practice_sync_common.dead_letter import PermanentError, dead_letter_records
-from practice_sync_common.logging import get_logger
+from practice_sync_common.logging import get_logger, secrets
 from practice_sync_projector.service.contacts import ContactEvent, ContactProjector, unsupported
 from practice_sync_projector.service.snapshot import SnapshotProjector
 from practice_sync_projector.service.snapshot_events import SnapshotEvent, parse_snapshot_event
@@ -28,6 +30,31 @@ BATCH_POLL_MS = 20  # how long a batch poll waits for records, and FastStream's 
 async def _raw_values(msg: StreamMessage[Any]) -> Any:
     # Each record is parsed once, by pydantic from bytes; FastStream's own json.loads would be waste.
     return [record.value or b"" for record in msg.raw_message]
+
+
+def _refused(exc: DBAPIError) -> bool:
+    """Postgres refused a value of the batch (class 22) or hit a size limit (54: an index entry)."""
+    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
+    return refused_value(exc) or sqlstate.startswith("54")
+
+
+async def _project_one_by_one(
+    broker: KafkaBroker, snapshots: SnapshotProjector, parsed: list[tuple[Any, SnapshotEvent]]
+) -> None:
+    """A batch Postgres refused a value of: find the record(s) alone, in order, and dead-letter them.
+
+    Without this the whole batch would be retried and then dead-lettered, its valid records too.
+    Each record is its own transaction here, so every one before and after the bad one is applied
+    (a snapshot_complete still follows its rows; it finds the bad row missing and stays partial).
+    """
+    for record, event in parsed:
+        try:
+            await snapshots.project([event])
+        except DBAPIError as exc:
+            if not _refused(exc):
+                raise  # not this record's data: the middleware retries the batch (claims make it safe)
+            reason = f"Postgres refused a value of this record: {exc.orig}"
+            await dead_letter_records(broker, [record], PermanentError(secrets.scrub(reason)))
 
 
 def register(
@@ -47,16 +74,22 @@ def register(
     async def on_active_patients(values: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
         started = time.perf_counter()
-        events: list[SnapshotEvent] = []
+        parsed: list[tuple[Any, SnapshotEvent]] = []
         bad: list[tuple[Any, ValidationError]] = []
         for record, value in zip(records, values, strict=True):
             try:
-                events.append(parse_snapshot_event(value))
+                parsed.append((record, parse_snapshot_event(value)))
             except ValidationError as invalid:
                 bad.append((record, invalid))
-        # A failure here raises: the middleware retries the whole batch (idempotent), then
+        # Any other failure raises: the middleware retries the whole batch (idempotent), then
         # dead-letters it record by record.
-        await snapshots.project(events)
+        try:
+            await snapshots.project([event for _, event in parsed])
+        except DBAPIError as exc:
+            if not _refused(exc):
+                raise
+            log.warning("snapshot batch refused by Postgres; projecting it record by record")
+            await _project_one_by_one(broker, snapshots, parsed)
         for record, error in bad:
             await dead_letter_records(broker, [record], error)
         log.debug(
