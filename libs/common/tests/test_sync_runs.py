@@ -185,6 +185,10 @@ async def test_admin_api_queues_publishes_lists_and_shows_runs(
         assert one.status_code == 200 and one.json()["status"] == "queued" and one.json()["mode"] == "full"
         listed = await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)
         assert [x["run_id"] for x in listed.json()["runs"]] == [run_id]
+        # A filter no org can match is named, not answered with an empty list or a database error.
+        for odd in ("a\x00b", "no spaces!"):
+            r = await c.get("/admin/syncs", params={"org_id": odd}, headers=ADMIN)
+            assert r.status_code == 422 and "org_id" in r.json()["error"]["message"], r.text
         missing = await c.get(f"/admin/syncs/{uuid.uuid4()}", headers=ADMIN)
         assert missing.status_code == 404 and missing.json()["error"]["message"].startswith("no sync run")
         all_orgs = await c.post("/admin/syncs", json={"org_id": "*"}, headers=ADMIN)
