@@ -5,6 +5,7 @@ non-zero, and no traceback or usage text stands in for the reason."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner, Result
@@ -81,3 +82,21 @@ def test_json_output_is_only_json_and_a_refusal_only_an_error(
     assert json.loads(ok.stdout)["data"] == [] and ok.stderr == ""
     err = _clean_failure(cli.invoke(app, ["contacts", "--org", "bad org!", "--json"]), 1)
     assert "422" in err and "org" in err, err
+
+
+def test_a_damaged_secrets_file_is_named_and_never_replaced(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """It holds the key ring of every stored credential: regenerating it would lose them all."""
+    from practice_sync_cli.state import load_or_create_secrets
+
+    monkeypatch.delenv("PRACTICE_SYNC_ADMIN_TOKEN")
+    monkeypatch.setenv("PRACTICE_SYNC_STATE_DIR", str(tmp_path))
+    damaged = '{"keyring": "k1:abc", "admin_token": '
+    (tmp_path / "secrets.json").write_text(damaged)
+    out = cli.invoke(app, ["sync", "status"])
+    assert out.exit_code != 0 and "Traceback" not in out.output, out.output
+    assert "secrets.json cannot be read" in out.output and "key ring" in out.output, out.output
+    with pytest.raises(SystemExit, match=r"secrets\.json cannot be read"):
+        load_or_create_secrets(tmp_path)
+    assert (tmp_path / "secrets.json").read_text() == damaged

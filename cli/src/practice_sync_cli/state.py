@@ -34,9 +34,7 @@ class StackSecrets:
 def load_or_create_secrets(directory: Path | None = None) -> StackSecrets:
     directory = directory or state_dir()
     path = directory / "secrets.json"
-    data: dict[str, object] = {}
-    if path.exists():
-        data = json.loads(path.read_text())
+    data = _read_secrets(path) if path.exists() else {}
     changed = False
     if "keyring" not in data:
         key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
@@ -63,6 +61,21 @@ def load_or_create_secrets(directory: Path | None = None) -> StackSecrets:
     return StackSecrets(admin_token=admin, service_tokens=tokens, keyring=str(data["keyring"]))
 
 
+def _read_secrets(path: Path) -> dict[str, object]:
+    """The stack's secrets file, or a clear exit: never regenerated over a damaged one, since it holds
+    the key ring that decrypts every stored credential (a new ring would make them all unreadable)."""
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise SystemExit(
+            f"{path} cannot be read ({type(exc).__name__}: {exc}); restore it from a backup or repair it."
+            " Deleting it makes every stored credential unreadable (it holds their key ring)."
+        ) from None
+    if not isinstance(data, dict):
+        raise SystemExit(f"{path} is not a JSON object; restore it from a backup or repair it")
+    return data
+
+
 def admin_token() -> str:
     """For CLI commands talking to a running stack."""
     env = os.environ.get("PRACTICE_SYNC_ADMIN_TOKEN")
@@ -70,5 +83,7 @@ def admin_token() -> str:
         return env
     path = state_dir() / "secrets.json"
     if path.exists():
-        return str(json.loads(path.read_text())["admin_token"])
+        token = _read_secrets(path).get("admin_token")
+        if isinstance(token, str) and token:
+            return token
     raise SystemExit("no admin token: set PRACTICE_SYNC_ADMIN_TOKEN or run `practice-sync up` first")
