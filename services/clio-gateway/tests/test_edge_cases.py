@@ -4,7 +4,6 @@ usable contact id, deliveries out of order, and contacts changed while a sync wa
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 import uuid
@@ -16,7 +15,14 @@ import httpx
 from aiokafka import AIOKafkaProducer
 
 from practice_sync_cli.testing_stack import Stack
-from practice_sync_clio_gateway.testing import connect, export, sandbox, wait_run
+from practice_sync_clio_gateway.testing import (
+    connect,
+    export,
+    replay,
+    sandbox,
+    signed_delivery,
+    wait_run,
+)
 from practice_sync_common import topics
 from practice_sync_common.events import WebhookReceived, envelope
 from practice_sync_webhook_ingest.testing import watch
@@ -127,27 +133,6 @@ async def test_webhook_events_without_a_usable_id_are_logged_and_dead_lettered(
         await producer.stop()
 
 
-async def _delivery(stack: Stack, webhook_id: int, cid: int, first_name: str) -> dict[str, Any]:
-    """The signed delivery the sandbox made for `cid` carrying `first_name` (Clio's retries resend it)."""
-    r = await sandbox(stack, "GET", "/webhooks/deliveries", params={"webhook_id": webhook_id})
-    items = r.json() if isinstance(r.json(), list) else r.json().get("deliveries", [])
-    for d in items:
-        body = d["body"] if isinstance(d["body"], dict) else json.loads(d["body"] or "null")
-        data = body["data"] if d.get("signature") and body else {}
-        if data.get("id") == cid and data.get("first_name") == first_name:
-            return {"body": body, "raw": d["body"], "signature": d["signature"]}
-    raise AssertionError(f"no delivery for contact {cid} with first_name {first_name!r}")
-
-
-async def _replay(stack: Stack, org: str, delivery: dict[str, Any]) -> None:
-    raw = delivery["raw"] if isinstance(delivery["raw"], str) else json.dumps(delivery["raw"])
-    async with httpx.AsyncClient(base_url=stack.urls["webhook-ingest"]) as ingest:
-        r = await ingest.post(
-            f"/webhooks/clio/{org}", content=raw.encode(), headers={"X-Hook-Signature": delivery["signature"]}
-        )
-    assert r.status_code == 200, r.text
-
-
 async def test_an_older_delivery_arriving_late_does_not_roll_a_contact_back(
     stack: Stack,
     clio_gateway_service: str,
@@ -188,12 +173,12 @@ async def test_an_older_delivery_arriving_late_does_not_roll_a_contact_back(
             r = await sandbox(stack, "PATCH", f"/accounts/demo-law/contacts/{cid}", json={"first_name": name})
             assert r.status_code == 200, r.text
         newer = await _until(await projected("Newer"))
-        older_delivery = await _delivery(stack, hook["webhook_id"], cid, "Older")
-        newer_delivery = await _delivery(stack, hook["webhook_id"], cid, "Newer")
+        older_delivery = await signed_delivery(stack, hook["webhook_id"], cid, "Older")
+        newer_delivery = await signed_delivery(stack, hook["webhook_id"], cid, "Newer")
         assert older_delivery["body"]["data"]["updated_at"] == newer_delivery["body"]["data"]["updated_at"]
 
         before = len(await _event_log(gw, org))
-        await _replay(stack, org, older_delivery)
+        await replay(stack, org, older_delivery)
 
         async def handled() -> bool | None:
             log = await _event_log(gw, org)
@@ -219,7 +204,7 @@ async def test_an_older_delivery_arriving_late_does_not_roll_a_contact_back(
             return True if rows and rows[0]["deleted_at"] is not None else None
 
         await _until(deleted)
-        await _replay(stack, org, newer_delivery)
+        await replay(stack, org, newer_delivery)
         await out.settle(2.0)
         assert await deleted()
 

@@ -43,6 +43,50 @@ async def sandbox(stack: Any, method: str, path: str, **kw: Any) -> httpx.Respon
         return await c.request(method, f"/_sandbox{path}", **kw)
 
 
+async def access_token(stack: Any, org: str, service_token: str) -> str:
+    """The org's current Clio access token, read from credentials as the gateway reads it (with
+    the gateway's service token: testing_stack.SERVICE_TOKENS["clio-gateway"])."""
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
+        r = await c.get(
+            f"/internal/credentials/{org}/clio", headers={"Authorization": f"Bearer {service_token}"}
+        )
+    assert r.status_code == 200, r.text
+    token: str = r.json()["access_token"]
+    return token
+
+
+async def revoke(stack: Any, token: str) -> None:
+    """The firm disconnects the app in Clio: the org's grant (access and refresh token) is revoked.
+
+    Credentials learns it only when it next uses the grant (a refresh) or validates it.
+    """
+    async with httpx.AsyncClient(base_url=stack.urls["clio-sandbox"], timeout=30) as c:
+        r = await c.post("/oauth/deauthorize", headers={"Authorization": f"Bearer {token}"})
+    assert r.is_success, r.text
+
+
+async def signed_delivery(stack: Any, webhook_id: int, cid: int, first_name: str) -> dict[str, Any]:
+    """The signed delivery the sandbox made for `cid` carrying `first_name` (Clio's retries resend it)."""
+    r = await sandbox(stack, "GET", "/webhooks/deliveries", params={"webhook_id": webhook_id})
+    items = r.json() if isinstance(r.json(), list) else r.json().get("deliveries", [])
+    for d in items:
+        body = d["body"] if isinstance(d["body"], dict) else json.loads(d["body"] or "null")
+        data = body["data"] if d.get("signature") and body else {}
+        if data.get("id") == cid and data.get("first_name") == first_name:
+            return {"body": body, "raw": d["body"], "signature": d["signature"]}
+    raise AssertionError(f"no delivery for contact {cid} with first_name {first_name!r}")
+
+
+async def replay(stack: Any, org: str, delivery: dict[str, Any]) -> None:
+    """Deliver `delivery` to ingest again, signature and all, as Clio's retry would."""
+    raw = delivery["raw"] if isinstance(delivery["raw"], str) else json.dumps(delivery["raw"])
+    async with httpx.AsyncClient(base_url=stack.urls["webhook-ingest"]) as ingest:
+        r = await ingest.post(
+            f"/webhooks/clio/{org}", content=raw.encode(), headers={"X-Hook-Signature": delivery["signature"]}
+        )
+    assert r.status_code == 200, r.text
+
+
 async def export(stack: Any, account: str) -> list[dict[str, Any]]:
     r = await sandbox(stack, "GET", f"/accounts/{account}/contacts/export")
     assert r.status_code == 200, r.text

@@ -11,9 +11,17 @@ import hashlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
+import httpx
+
 from practice_sync_clio_gateway.clio.credentials import ClioToken, CredentialsClient, NeedsReauth
 from practice_sync_clio_gateway.settings import Settings
-from practice_sync_common.provider_http import BackoffPolicy, JsonPathNext, ProviderClient, RateBudget
+from practice_sync_common.provider_http import (
+    BackoffPolicy,
+    JsonPathNext,
+    MalformedResponse,
+    ProviderClient,
+    RateBudget,
+)
 from practice_sync_common.provider_http.budget import BudgetRegistry
 
 NEXT = JsonPathNext("meta", "paging", "next")
@@ -21,6 +29,41 @@ NEXT = JsonPathNext("meta", "paging", "next")
 
 def fingerprint(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()[:16]
+
+
+_JSON_KINDS = {dict: "an object", list: "a list", str: "a string", bool: "a boolean", int: "a number"}
+
+
+def _kind(value: Any) -> str:
+    """The JSON name of a decoded value's type (a message names what came, not Python's types)."""
+    return "null" if value is None else _JSON_KINDS.get(type(value), "a number")
+
+
+def _wrong_shape(method: str, url: str, body: Any, want: type) -> MalformedResponse:
+    """Said like the shared client's "not JSON" malformation, so a run's error reads the same way.
+
+    Valid JSON of the wrong shape got past the shared client's check and then failed deep in the
+    sync as `internal error: AttributeError` (a list has no `.get`), or worse: an object without a
+    `data` list read as an empty last page, which a full run takes for every contact deleted.
+    """
+    if not isinstance(body, dict):
+        what = _kind(body)
+    elif "data" not in body:
+        what = "an object without data"
+    else:
+        what = f"an object whose data is {_kind(body['data'])}"
+    expected, noun = ("a list", "page") if want is list else ("an object", "body")
+    return MalformedResponse(
+        f"{method} {httpx.URL(url).path} answered a malformed {noun}: JSON that is {what}, "
+        f"not an object whose data is {expected}"
+    )
+
+
+def _data(method: str, url: str, body: Any, want: type) -> Any:
+    """`body` when it is Clio's envelope `{"data": <want>, ...}`; MalformedResponse otherwise."""
+    if not isinstance(body, dict) or not isinstance(body.get("data"), want):
+        raise _wrong_shape(method, url, body, want)
+    return body
 
 
 class ClioApi:
@@ -66,29 +109,37 @@ class ClioApi:
         return f"{self.token.api_url.rstrip('/')}/{path.lstrip('/')}"
 
     async def get(self, path: str, fields: str, **params: Any) -> dict[str, Any]:
-        body: dict[str, Any] = await self.http.get_json(self.url(path), {"fields": fields, **params})
-        return body
+        """`{"data": {...}}`: one record."""
+        url = self.url(path)
+        body = await self.http.get_json(url, {"fields": fields, **params})
+        record: dict[str, Any] = _data("GET", url, body, dict)
+        return record
 
     async def pages(
         self, path: str, fields: str, resume_url: str | None = None, **params: Any
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(url fetched, body) per page; `resume_url` continues a checkpointed walk."""
+        """(url fetched, body) per page; `resume_url` continues a checkpointed walk.
+
+        Every body is `{"data": [...], ...}`: anything else is a MalformedResponse.
+        """
         if resume_url:
-            async for page in self.http.pages(resume_url, NEXT):
-                yield page
-            return
-        query = {"fields": fields, "limit": self._settings.clio_page_limit, **params}
-        async for page in self.http.pages(self.url(path), NEXT, query):
-            yield page
+            walk = self.http.pages(resume_url, NEXT)
+        else:
+            query = {"fields": fields, "limit": self._settings.clio_page_limit, **params}
+            walk = self.http.pages(self.url(path), NEXT, query)
+        async for url, body in walk:
+            yield url, _data("GET", url, body, list)
 
     async def create(self, path: str, data: dict[str, Any], fields: str) -> dict[str, Any]:
-        r = await self.http.request("POST", self.url(path), params={"fields": fields}, json={"data": data})
-        body: dict[str, Any] = r.json()["data"]
+        url = self.url(path)
+        r = await self.http.request("POST", url, params={"fields": fields}, json={"data": data})
+        body: dict[str, Any] = _data("POST", url, r.json(), dict)["data"]
         return body
 
     async def patch(self, path: str, data: dict[str, Any], fields: str) -> dict[str, Any]:
-        r = await self.http.request("PATCH", self.url(path), params={"fields": fields}, json={"data": data})
-        body: dict[str, Any] = r.json()["data"]
+        url = self.url(path)
+        r = await self.http.request("PATCH", url, params={"fields": fields}, json={"data": data})
+        body: dict[str, Any] = _data("PATCH", url, r.json(), dict)["data"]
         return body
 
     async def delete(self, path: str) -> None:

@@ -8,7 +8,8 @@ from datetime import datetime
 import httpx
 
 from practice_sync_common.logging import secrets
-from practice_sync_common.sync_runs.org_check import REFUSED_STATUS
+from practice_sync_common.provider_http import ProviderAuthError
+from practice_sync_common.sync_runs.org_check import REFUSED_STATUS, how_to_store
 
 
 class CredentialsUnavailable(Exception):
@@ -17,6 +18,26 @@ class CredentialsUnavailable(Exception):
 
 class NeedsReauth(Exception):
     """The org's Clio grant is gone (revoked, or never connected): a person must reconnect it."""
+
+
+def must_reconnect(org: str, exc: NeedsReauth | ProviderAuthError, then: str) -> str:
+    """What a person reads when Clio will not take the org's grant: why, and the command that fixes
+    it (the same advice the sync intake gives when it refuses such an org), then `then`.
+
+    A 403 is a grant Clio knows but that may not do this (a scope the app was not granted, or the
+    Clio user's role): reconnecting as a user who may is the fix there. Everything else here (a
+    401 the one refresh did not cure, credentials' own `needs_reauth`) is a revoked or expired
+    grant. Clio's own words follow, for whoever debugs it; they never carry a token (the shared
+    client scrubs registered secrets from them).
+    """
+    if isinstance(exc, ProviderAuthError) and exc.status == 403:
+        why = (
+            "Clio refused its grant access (the grant lacks a scope, or the Clio user's role does "
+            "not permit it); reconnect it as a Clio user who may: "
+        )
+    else:
+        why = "its Clio OAuth grant was revoked or has expired; "
+    return f"org {org} must reconnect Clio: {why}{how_to_store('clio', org)}, then {then} (Clio said: {exc})"
 
 
 @dataclass(frozen=True)

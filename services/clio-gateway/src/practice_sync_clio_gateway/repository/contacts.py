@@ -1,11 +1,13 @@
-"""Which etag of each contact was last published, and the orgs' high-water marks."""
+"""Which etag of each contact was last published (or that it was deleted), and the orgs'
+high-water marks."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -14,36 +16,80 @@ from practice_sync_clio_gateway.repository.tables import SCHEMA, contact_version
 
 @dataclass(frozen=True)
 class KnownVersion:
-    """The version of a contact last published: its etag and Clio's `updated_at` for it."""
+    """The version of a contact last published: its etag and Clio's `updated_at` for it.
+
+    `deleted`: a tombstone, the contact was deleted since (etag and `updated_at` are then of the
+    last version known before the deletion, or of the deletion delivery's record).
+    """
 
     etag: str | None
     updated_at: datetime | None
+    deleted: bool = False
+
+    def revived_by(self, updated_at: datetime | None) -> bool:
+        """For a tombstone: whether a version Clio stamped `updated_at` is newer than the deletion.
+
+        Clio has no undelete for contacts, so what a late delivery or a listing read before the
+        deletion shows is stamped no later than the deletion; only a version stamped after it
+        (Clio's clock against Clio's clock) is news. Unknown stamps are not.
+        """
+        return updated_at is not None and self.updated_at is not None and updated_at > self.updated_at
+
+
+def _known(row: Any) -> KnownVersion:
+    return KnownVersion(row.etag, row.updated_at, row.deleted_at is not None)
 
 
 async def known_version(session: AsyncSession, org: str, contact_id: int) -> KnownVersion | None:
     t = contact_versions
     row = (
         await session.execute(
-            select(t.c.etag, t.c.updated_at).where(t.c.org_id == org, t.c.contact_id == contact_id)
+            select(t.c.etag, t.c.updated_at, t.c.deleted_at).where(
+                t.c.org_id == org, t.c.contact_id == contact_id
+            )
         )
     ).first()
-    return KnownVersion(row.etag, row.updated_at) if row else None
+    return _known(row) if row else None
 
 
-async def known_etags(session: AsyncSession, org: str, ids: list[int]) -> dict[int, str | None]:
+async def known_versions(session: AsyncSession, org: str, ids: list[int]) -> dict[int, KnownVersion]:
     t = contact_versions
     rows = await session.execute(
-        select(t.c.contact_id, t.c.etag).where(t.c.org_id == org, t.c.contact_id.in_(ids))
+        select(t.c.contact_id, t.c.etag, t.c.updated_at, t.c.deleted_at).where(
+            t.c.org_id == org, t.c.contact_id.in_(ids)
+        )
     )
-    return {r.contact_id: r.etag for r in rows}
+    return {r.contact_id: _known(r) for r in rows}
 
 
-async def forget(session: AsyncSession, org: str, contact_id: int) -> bool:
+async def mark_deleted(
+    session: AsyncSession,
+    org: str,
+    contact_id: int,
+    etag: str | None,
+    updated_at: datetime | None,
+    at: datetime,
+) -> None:
+    """A `deleted` delivery: the contact's row becomes (or is inserted as) a tombstone.
+
+    Kept, not forgotten: a forgotten contact's late `updated` delivery was published as `created`.
+    The tombstone's `updated_at` is the newest Clio stamp known for the contact (the deleted
+    record's, when the delivery carries it), what a later version must pass to count.
+    """
     t = contact_versions
-    result = await session.execute(
-        delete(t).where(t.c.org_id == org, t.c.contact_id == contact_id).returning(t.c.contact_id)
+    stmt = insert(t).values(
+        org_id=org, contact_id=contact_id, etag=etag, updated_at=updated_at, seen_at=at, deleted_at=at
     )
-    return result.first() is not None
+    await session.execute(
+        stmt.on_conflict_do_update(
+            index_elements=[t.c.org_id, t.c.contact_id],
+            set_={
+                "etag": func.coalesce(stmt.excluded.etag, t.c.etag),
+                "updated_at": func.greatest(t.c.updated_at, stmt.excluded.updated_at),  # NULLs ignored
+                "deleted_at": func.coalesce(t.c.deleted_at, stmt.excluded.deleted_at),
+            },
+        )
+    )
 
 
 async def high_water(session: AsyncSession, org: str) -> datetime | None:
@@ -68,7 +114,8 @@ async def record_page(
     they were seen at `at`.
 
     One statement over arrays: a page's upsert and seen-marks as 200 statements each cost more
-    than the page's fetch.
+    than the page's fetch. A tombstone is replaced only by a version stamped after it: a page read
+    before a deletion and committed after it must not bring the contact back.
     """
     if not versions:
         return
@@ -81,7 +128,9 @@ async def record_page(
             FROM unnest(CAST(:ids AS bigint[]), CAST(:etags AS text[]), CAST(:updated AS timestamptz[]))
                 AS p(id, etag, updated_at)
             ON CONFLICT (org_id, contact_id) DO UPDATE
-            SET etag = EXCLUDED.etag, updated_at = EXCLUDED.updated_at, seen_at = EXCLUDED.seen_at
+            SET etag = EXCLUDED.etag, updated_at = EXCLUDED.updated_at, seen_at = EXCLUDED.seen_at,
+                deleted_at = NULL
+            WHERE v.deleted_at IS NULL OR EXCLUDED.updated_at > v.updated_at
             """  # noqa: S608 - the schema is a constant
         ),
         {"org": org, "ids": ids, "etags": etags, "updated": updated, "at": at},
@@ -89,15 +138,26 @@ async def record_page(
 
 
 async def unseen_since(session: AsyncSession, org: str, since: datetime) -> list[tuple[int, str | None]]:
-    """Known contacts that neither a full run since `since` nor a webhook since then has seen."""
+    """Known live contacts that neither a full run since `since` nor a webhook since then has seen."""
     t = contact_versions
     rows = await session.execute(
-        select(t.c.contact_id, t.c.etag).where(t.c.org_id == org, t.c.seen_at < since)
+        select(t.c.contact_id, t.c.etag).where(
+            t.c.org_id == org, t.c.seen_at < since, t.c.deleted_at.is_(None)
+        )
     )
     return [(r.contact_id, r.etag) for r in rows]
 
 
-async def forget_many(session: AsyncSession, org: str, ids: list[int]) -> None:
+async def mark_deleted_many(session: AsyncSession, org: str, ids: list[int], at: datetime) -> None:
+    """Contacts a full walk no longer found: tombstones, like a `deleted` delivery leaves.
+
+    Their `updated_at` stays the last version the gateway knew (Clio said nothing about when they
+    went), so a late delivery of that version or an older one publishes nothing.
+    """
     t = contact_versions
     for i in range(0, len(ids), 1000):
-        await session.execute(delete(t).where(t.c.org_id == org, t.c.contact_id.in_(ids[i : i + 1000])))
+        await session.execute(
+            update(t)
+            .where(t.c.org_id == org, t.c.contact_id.in_(ids[i : i + 1000]), t.c.deleted_at.is_(None))
+            .values(deleted_at=at)
+        )

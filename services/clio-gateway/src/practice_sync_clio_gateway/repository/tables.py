@@ -15,6 +15,8 @@ processed_events = processed_events_table(metadata, SCHEMA)
 sync_runs = sync_runs_table(metadata, SCHEMA)
 
 # The last etag published per contact: dedupes overlapping sync windows and replayed webhooks.
+# A deleted contact keeps its row as a tombstone (`deleted_at`, our clock; etag and `updated_at`,
+# Clio's, of its last known version): a late delivery of an older version must not revive it.
 contact_versions = Table(
     "contact_versions",
     metadata,
@@ -23,6 +25,7 @@ contact_versions = Table(
     Column("etag", String(200), nullable=True),
     Column("updated_at", DateTime(timezone=True), nullable=True),
     Column("seen_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("deleted_at", DateTime(timezone=True), nullable=True),  # added by 0003
     schema=SCHEMA,
 )
 

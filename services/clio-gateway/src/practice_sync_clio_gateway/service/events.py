@@ -20,6 +20,7 @@ from practice_sync_clio_gateway.clio.contacts import (
     parse_time,
     to_event,
 )
+from practice_sync_clio_gateway.clio.credentials import NeedsReauth, must_reconnect
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.repository.tables import processed_events, webhook_events
 from practice_sync_clio_gateway.service.context import Gateway
@@ -28,13 +29,15 @@ from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import Envelope, WebhookReceived
 from practice_sync_common.idempotency import claim_event
 from practice_sync_common.logging import secrets
-from practice_sync_common.provider_http import ProviderRequestError
+from practice_sync_common.provider_http import ProviderAuthError, ProviderRequestError
 
 CONSUMER = "clio-gateway.webhooks"
 
 
 NO_RECORD_ID = "payload has no data.id that is a Clio record id (a positive integer)"
 MAX_ID = 2**63 - 1  # Clio ids are int64, and so is contact_versions.contact_id
+# This change was not applied; a sync after reconnecting brings it (and whatever else was missed).
+CATCH_UP = "sync it with `practice-sync sync request --org {org} --provider clio` to catch up"
 
 
 def record_id(payload: dict[str, Any]) -> int | None:
@@ -84,11 +87,14 @@ def _change(record: dict[str, Any], known: repo.KnownVersion | None) -> Literal[
     Deliveries can arrive out of order (Clio retries failed ones later) and replayed: an older
     version must not replace a newer one, here or downstream.
     """
+    at = parse_time(record.get("updated_at"))
     if known is None:
         return "created"
+    if known.deleted:
+        # A delivery from before the deletion (Clio retries late); only a newer version is news.
+        return "created" if known.revived_by(at) else None
     if record.get("etag") is not None and record.get("etag") == known.etag:
         return None
-    at = parse_time(record.get("updated_at"))
     if at is not None and known.updated_at is not None and at < known.updated_at:
         return None
     return "updated"
@@ -100,6 +106,7 @@ def _ambiguous(record: dict[str, Any], known: repo.KnownVersion | None) -> bool:
     at = parse_time(record.get("updated_at"))
     return (
         known is not None
+        and not known.deleted  # the tombstone's stamp settles it: a tie is not newer
         and record.get("etag") != known.etag
         and (at is None or known.updated_at is None or at == known.updated_at)
     )
@@ -116,11 +123,14 @@ async def _fetch(gw: Gateway, org: str, cid: int) -> dict[str, Any]:
 
 async def _on_deleted(gw: Gateway, event: Envelope[WebhookReceived], cid: int) -> None:
     data = event.data.payload["data"]
+    etag = data.get("etag")
     async with unit_of_work(gw.sessions) as s:
         if not await claim_event(s, processed_events, CONSUMER, event.id):
             return
-        await gw.contacts_out.publish(event.org_id, [deleted_event(cid, data.get("etag"))], event.id)
-        await repo.forget(s, event.org_id, cid)
+        await gw.contacts_out.publish(event.org_id, [deleted_event(cid, etag)], event.id)
+        # A tombstone, not a forgotten row: a late `updated` delivery must not come back as `created`.
+        updated = parse_time(data.get("updated_at"))
+        await repo.mark_deleted(s, event.org_id, cid, etag, updated, datetime.now(UTC))
 
 
 async def _on_changed(gw: Gateway, event: Envelope[WebhookReceived], cid: int) -> None:
@@ -158,6 +168,11 @@ async def handle(gw: Gateway, event: Envelope[WebhookReceived]) -> None:
             await _on_deleted(gw, event, cid)
         else:
             await _on_changed(gw, event, cid)
+    except (NeedsReauth, ProviderAuthError) as exc:
+        # Only a person reconnecting fixes this: retrying would only delay the dead letter.
+        reason = must_reconnect(event.org_id, exc, then=CATCH_UP.format(org=event.org_id))
+        await _log(gw, event, cid, "failed", reason)
+        raise PermanentError(reason) from exc
     except ProviderRequestError as exc:
         await _log(gw, event, cid, "failed", str(exc))
         if exc.status == 404:

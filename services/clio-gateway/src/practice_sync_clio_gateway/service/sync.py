@@ -18,8 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
+from practice_sync_clio_gateway.clio.client import NEXT
 from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, parse_time, to_event
-from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth
+from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth, must_reconnect
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.db import unit_of_work
@@ -111,7 +112,9 @@ class ContactSync:
         try:
             counts = await self._walk(run, progress)
         except (NeedsReauth, ProviderAuthError) as exc:
-            await self._fail(run_id, f"Clio refused the org's credentials: {exc}", progress, retryable=False)
+            # No retry can help; the error says who must do what (it reaches the CLI and admin API).
+            advice = must_reconnect(run.org_id, exc, then="request the sync again")
+            await self._fail(run_id, advice, progress, retryable=False)
         except (ProviderError, CredentialsUnavailable) as exc:
             await self._fail(run_id, str(exc), progress, retryable=True)
         except asyncio.CancelledError:
@@ -166,15 +169,14 @@ class ContactSync:
             async for _url, body in read_ahead(
                 api.pages("contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params)
             ):
-                records = [r for r in body.get("data") or [] if isinstance(r, dict) and "id" in r]
+                records = [r for r in body["data"] if isinstance(r, dict) and "id" in r]
                 events, versions, unchanged = await self._changes(org, records)
                 acks = await self.gw.contacts_out.send(org, events, run.run_id)
                 for r in records:
                     at, latest = parse_time(r.get("updated_at")), parse_time(checkpoint["max_updated"])
                     if at and (latest is None or at > latest):
                         checkpoint["max_updated"] = at.isoformat()
-                nxt = body.get("meta", {}).get("paging", {}).get("next")
-                checkpoint["next"] = nxt
+                checkpoint["next"] = NEXT.next_url(body)
                 counts["published"] += len(events)
                 counts["unchanged"] += unchanged
                 checkpoint["counts"] = dict(counts)
@@ -208,7 +210,7 @@ class ContactSync:
                     org, [deleted_event(cid, etag) for cid, etag in gone], run.run_id
                 )
                 async with unit_of_work(self.gw.sessions) as s:
-                    await repo.forget_many(s, org, [cid for cid, _ in gone])
+                    await repo.mark_deleted_many(s, org, [cid for cid, _ in gone], datetime.now(UTC))
             counts["deleted"] = counts.get("deleted", 0) + len(gone)
         async with unit_of_work(self.gw.sessions) as s:
             mark = high_water_mark(parse_time(checkpoint.get("max_updated")), seen_since)
@@ -235,13 +237,17 @@ class ContactSync:
     ) -> tuple[list[ContactSynced], list[tuple[int, str | None, datetime | None]], int]:
         ids = [int(r["id"]) for r in records]
         async with unit_of_work(self.gw.sessions) as s:
-            known = await repo.known_etags(s, org, ids)
+            known = await repo.known_versions(s, org, ids)
         events: list[ContactSynced] = []
         versions: list[tuple[int, str | None, datetime | None]] = []
         for r in records:
-            cid, etag = int(r["id"]), r.get("etag")
-            versions.append((cid, etag, parse_time(r.get("updated_at"))))
-            if cid in known and known[cid] == etag:
+            cid, etag, at = int(r["id"]), r.get("etag"), parse_time(r.get("updated_at"))
+            k = known.get(cid)
+            if k is not None and k.deleted and not k.revived_by(at):
+                # Read before its deletion was recorded (the page was in flight): keep the tombstone.
                 continue
-            events.append(to_event(r, "updated" if cid in known else "created"))
+            versions.append((cid, etag, at))
+            if k is not None and not k.deleted and k.etag == etag:
+                continue
+            events.append(to_event(r, "updated" if k is not None and not k.deleted else "created"))
         return events, versions, len(records) - len(events)

@@ -20,7 +20,7 @@ from practice_sync_common.logging import get_logger, secrets
 from practice_sync_common.provider_http import ProviderRequestError
 
 log = get_logger(__name__)
-HOOK_FIELDS = "id,etag,url,status,expires_at,model,events"
+HOOK_FIELDS = "id,etag,url,status,expires_at,model,events,fields"
 EVENTS = ["created", "updated", "deleted"]
 
 
@@ -44,7 +44,7 @@ async def _save(gw: Gateway, org: str, hook: dict[str, Any], renewed: bool = Fal
         "webhook_id": int(hook["id"]),
         "model": "contact",
         "url": hook.get("url") or target_url(gw, org),
-        "fields": CONTACT_FIELDS,
+        "fields": hook.get("fields") or CONTACT_FIELDS,  # what Clio delivers, not what we would ask
         "status": hook.get("status") or "pending",
         "expires_at": _time(hook.get("expires_at")),
         "checked_at": datetime.now(UTC),
@@ -56,6 +56,51 @@ async def _save(gw: Gateway, org: str, hook: dict[str, Any], renewed: bool = Fal
         await s.execute(
             stmt.on_conflict_do_update(index_elements=[subs.c.org_id, subs.c.webhook_id], set_=keep)
         )
+
+
+def _outdated(hook: dict[str, Any]) -> bool:
+    """Subscribed to other fields or events than a subscription made now would be.
+
+    Renewal PATCHes `expires_at` only, so after CONTACT_FIELDS changes an old subscription kept
+    delivering the old fields (a fetch per delivery) for as long as it was renewed. clio.md
+    documents PATCHing `expires_at` (and a handshake when `url` changes) but not `fields`, so such
+    a subscription is replaced rather than patched.
+    """
+    fields = hook.get("fields")
+    if not isinstance(fields, str):
+        return False  # not shown: no reason to replace a live subscription
+    return field_set(fields) != field_set(CONTACT_FIELDS) or set(hook.get("events") or []) != set(EVENTS)
+
+
+def field_set(fields: str) -> frozenset[tuple[str, frozenset[str]]]:
+    """A `fields` list as a set, nested braces included: `a,b{c,d}` and `b{d, c},a` are one list.
+
+    Compared by meaning, not by text: were Clio to echo the list reordered or respaced, a textual
+    comparison would replace the subscription at every reconcile round.
+    """
+    items: list[str] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(fields + ","):
+        depth += {"{": 1, "}": -1}.get(ch, 0)
+        if ch == "," and depth == 0:
+            items.append(fields[start:i])
+            start = i + 1
+    parsed = set()
+    for item in (i.strip() for i in items):
+        name, _, rest = item.partition("{")
+        nested = frozenset(f.strip() for f in rest.rstrip("}").split(",") if f.strip())
+        if name.strip():
+            parsed.add((name.strip(), nested))
+    return frozenset(parsed)
+
+
+def _outcome(hook: dict[str, Any], action: str) -> dict[str, Any]:
+    return {
+        "webhook_id": hook["id"],
+        "status": hook["status"],
+        "expires_at": hook["expires_at"],
+        "action": action,
+    }
 
 
 async def ensure(gw: Gateway, org: str) -> dict[str, Any]:
@@ -74,6 +119,7 @@ async def ensure(gw: Gateway, org: str) -> dict[str, Any]:
                 h for h in body.get("data") or [] if h.get("url") == url and h.get("model") in ("contact", 6)
             ]
         gap = False
+        outdated: list[int] = []
         for hook in remote:
             expires = _time(hook.get("expires_at"))
             alive = hook.get("status") in ("enabled", "pending") and expires is not None and expires > now
@@ -82,30 +128,27 @@ async def ensure(gw: Gateway, org: str) -> dict[str, Any]:
                 gap = True
                 await _delete_remote(gw, api, org, int(hook["id"]))
                 continue
+            if _outdated(hook):
+                # Still delivering: deleted only once its replacement exists, so nothing is missed.
+                outdated.append(int(hook["id"]))
+                continue
             if expires - now < timedelta(seconds=gw.settings.webhook_renew_before_s):
                 new_expiry = now + timedelta(seconds=gw.settings.webhook_ttl_s)
                 hook = await api.patch(
                     f"webhooks/{hook['id']}", {"expires_at": new_expiry.isoformat()}, HOOK_FIELDS
                 )
                 await _save(gw, org, hook, renewed=True)
-                return {
-                    "webhook_id": hook["id"],
-                    "status": hook["status"],
-                    "expires_at": hook["expires_at"],
-                    "action": "renewed",
-                }
+                return _outcome(hook, "renewed")
             await _save(gw, org, hook)
-            return {
-                "webhook_id": hook["id"],
-                "status": hook["status"],
-                "expires_at": hook["expires_at"],
-                "action": "kept",
-            }
+            return _outcome(hook, "kept")
         created = await _create(gw, api, org, now)
+        for webhook_id in outdated:
+            await _delete_remote(gw, api, org, webhook_id)
     finally:
         await api.aclose()
-    # A replaced subscription (expired, suspended, or gone at Clio) may have missed changes.
-    if gap or known_before:
+    # A replaced subscription (expired, suspended, or gone at Clio) may have missed changes; one
+    # replaced while still alive (outdated fields) delivered until its successor was live.
+    if gap or (known_before and not outdated):
         await request_backfill(gw, org, "webhook gap")
     return {**created, "action": "created"}
 

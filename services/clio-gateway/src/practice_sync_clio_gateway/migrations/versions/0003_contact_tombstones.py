@@ -1,0 +1,30 @@
+"""Contact tombstones: a deleted contact's version row is kept, marked `deleted_at`.
+
+Revision ID: 0003
+"""
+
+from alembic import op
+from sqlalchemy import Column, DateTime, column, delete, table
+
+revision = "0003"
+down_revision = "0002"
+branch_labels = None
+depends_on = None
+
+
+def upgrade(schema: str) -> None:
+    # 0002 copies repository.tables as they are now, so a database created from scratch has the
+    # column already; one migrated before this revision gets it here.
+    op.add_column(
+        "contact_versions",
+        Column("deleted_at", DateTime(timezone=True), nullable=True),
+        schema=schema,
+        if_not_exists=True,
+    )
+
+
+def downgrade(schema: str) -> None:
+    # Tombstones go with the column: forgotten, as before this revision.
+    versions = table("contact_versions", column("deleted_at"), schema=schema)
+    op.execute(delete(versions).where(versions.c.deleted_at.is_not(None)))
+    op.drop_column("contact_versions", "deleted_at", schema=schema)

@@ -1,0 +1,214 @@
+"""Failures a person must read: a Clio page of the wrong shape, and an org whose Clio grant is gone
+(a run's error and a webhook event's reason name the reconnect command; such an event is
+dead-lettered at once, since no retry can bring the grant back)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
+from practice_sync_clio_gateway.service.sync import ContactSync
+from practice_sync_clio_gateway.testing import access_token, connect, revoke, sandbox, wait_run
+from practice_sync_common import topics
+from practice_sync_common.db import unit_of_work
+from practice_sync_common.events import WebhookReceived, envelope
+from practice_sync_common.sync_runs import SyncProgress
+
+
+def _gateway(stack: Stack) -> httpx.AsyncClient:
+    return httpx.AsyncClient(base_url=stack.urls["clio-gateway"], headers=stack.admin_headers(), timeout=30)
+
+
+def _reconnect_command(org: str) -> str:
+    return f"practice-sync credentials set --org {org} --provider clio"
+
+
+async def _settled(gw: httpx.AsyncClient, run_id: str, timeout_s: float = 30) -> dict[str, Any]:
+    """The run once its attempt is over: finished, or queued again for a retry with its error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run: dict[str, Any] = (await gw.get(f"/admin/syncs/{run_id}")).json()
+        if run["status"] in ("succeeded", "failed") or (run["status"] == "queued" and run.get("error")):
+            return run
+        if time.monotonic() > deadline:
+            raise AssertionError(f"run {run_id} did not settle in {timeout_s}s: {run}")
+        await asyncio.sleep(0.05)
+
+
+async def _resume_at(sync: ContactSync, run_id: uuid.UUID, org: str, next_url: str) -> None:
+    """A full run checkpointed before `next_url` (as if Clio's last page had linked to it), started.
+
+    Runs on the service's own loop: its sessions are bound there.
+    """
+    gw = sync.gw
+    checkpoint = {
+        "mode": "full",
+        "since": None,
+        "next": next_url,
+        "max_updated": None,
+        "started": datetime.now(UTC).isoformat(),
+    }
+    async with unit_of_work(gw.sessions) as s:
+        await gw.runs.create(s, run_id=run_id, org_id=org, provider="clio", mode="full", reason="test")
+        await gw.runs.checkpoint(s, run_id, checkpoint, SyncProgress())
+    sync.start(run_id)
+
+
+async def test_a_page_that_is_json_but_not_a_clio_page_fails_the_run_as_a_malformed_page(
+    stack: Stack, clio_gateway_service: str
+) -> None:
+    """Clio's envelope is `{"data": [...], "meta": ...}`. A page that is a JSON list failed the run
+    as `internal error: AttributeError`; an object without a data list passed for an empty last
+    page (for a full run: every known contact deleted). Both are malformed pages now, said the way
+    a body that is not JSON is. The sandbox's API always answers its envelope, so the next link of
+    a checkpointed run leads to sandbox control routes answering a list and an object instead."""
+    org = await connect(stack, "cg-shape", "conf-empty")
+    sync: ContactSync = stack.apps["clio-gateway"].state.contact_sync
+    async with _gateway(stack) as gw:
+        r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
+        assert (await wait_run(gw, r.json()["run_id"]))["status"] == "succeeded"  # the org syncs
+        assert sync.loop is not None
+        for path, shape in [("/_sandbox/accounts", "a list"), ("/_sandbox/clock", "an object without data")]:
+            run_id = uuid.uuid4()
+            next_url = f"{stack.urls['clio-sandbox']}{path}"
+            await asyncio.wrap_future(
+                asyncio.run_coroutine_threadsafe(_resume_at(sync, run_id, org, next_url), sync.loop)
+            )
+            run = await _settled(gw, str(run_id))
+            assert run["status"] != "succeeded", (path, run)
+            error = run["error"] or ""
+            assert f"GET {path} answered a malformed page" in error and shape in error, (path, error)
+            assert "internal error" not in error
+
+
+@asynccontextmanager
+async def _dead_letters(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """`webhook.received.dlq` from its end as of now, headers kept (the topic watcher drops them)."""
+    topic = topics.dlq(topics.WEBHOOK_RECEIVED)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        parts = consumer.partitions_for_topic(topic)
+        for _ in range(50):
+            if parts:
+                break
+            await consumer.topics()
+            await asyncio.sleep(0.1)
+            parts = consumer.partitions_for_topic(topic)
+        assert parts, f"topic {topic} does not exist"
+        assigned = [TopicPartition(topic, p) for p in sorted(parts)]
+        consumer.assign(assigned)
+        await consumer.seek_to_end(*assigned)
+        for tp in assigned:
+            await consumer.position(tp)
+        yield consumer
+    finally:
+        await consumer.stop()
+
+
+async def _dead_lettered(consumer: AIOKafkaConsumer, ids: set[str], timeout_s: float = 30) -> dict[str, Any]:
+    """{event id: its DLQ headers} once every id in `ids` has been dead-lettered."""
+    found: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_s
+    while set(found) != ids:
+        assert time.monotonic() < deadline, f"dead-lettered {sorted(found)} of {sorted(ids)}"
+        for records in (await consumer.getmany(timeout_ms=200)).values():
+            for record in records:
+                event_id = json.loads(record.value)["id"]
+                if event_id in ids:
+                    found[event_id] = {k: v.decode() for k, v in record.headers}
+    return found
+
+
+async def _needs_reauth(stack: Stack, prefix: str, told: bool) -> tuple[str, str]:
+    """A new org whose grant the firm revoked in Clio; `told`: credentials has checked it since
+    (it refuses the token, 409), else it still hands out the revoked token (Clio answers 401)."""
+    org = await connect(stack, prefix, "conf-empty")
+    token = await access_token(stack, org, SERVICE_TOKENS["clio-gateway"])
+    await revoke(stack, token)
+    if told:
+        async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
+            r = await c.post(f"/admin/orgs/{org}/credentials/clio/validate", headers=stack.admin_headers())
+            assert r.json()["status"] == "needs_reauth", r.text
+    return org, token
+
+
+async def test_a_webhook_for_an_org_that_must_reconnect_is_dead_lettered_at_once_saying_how(
+    stack: Stack, clio_gateway_service: str, kafka_bootstrap: str
+) -> None:
+    """A delivery that needs the contact fetched, for an org whose grant is gone (credentials knows,
+    or only Clio does): logged failed naming the reconnect command, dead-lettered after one attempt
+    (it was retried three times first, for nothing)."""
+    orgs = [
+        await _needs_reauth(stack, "cg-rewh", told=True),
+        await _needs_reauth(stack, "cg-rewh", told=False),
+    ]
+    payload = {"data": {"id": 4242, "etag": '"stale"'}, "meta": {"event": "updated"}}  # no fields: a fetch
+    sent = {
+        org: envelope(topics.WEBHOOK_RECEIVED, "test", org, WebhookReceived(provider="clio", payload=payload))
+        for org, _ in orgs
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        async with _dead_letters(kafka_bootstrap) as dlq, _gateway(stack) as gw:
+            for org, event in sent.items():
+                await producer.send_and_wait(
+                    topics.WEBHOOK_RECEIVED, event.model_dump_json().encode(), key=org.encode()
+                )
+            dead = await _dead_lettered(dlq, {str(e.id) for e in sent.values()})
+            for org, token in orgs:
+                headers = dead[str(sent[org].id)]
+                assert headers["x-dlq-attempts"] == "1", headers
+                assert headers["x-dlq-error-type"] == "PermanentError", headers
+                r = await gw.get(f"/admin/clio/{org}/webhook-events")
+                [logged] = r.json()["events"]
+                assert logged["status"] == "failed" and logged["record_id"] == 4242, logged
+                assert "reconnect Clio" in logged["error"], logged
+                assert _reconnect_command(org) in logged["error"] and token not in logged["error"]
+                assert _reconnect_command(org) in headers["x-dlq-error"]
+    finally:
+        await producer.stop()
+
+
+async def test_a_grant_revoked_during_a_run_fails_it_saying_how_to_reconnect(
+    stack: Stack, clio_gateway_service: str
+) -> None:
+    """The firm disconnects the app in Clio while a full run walks its pages: the run fails for
+    good, its error (as `GET /admin/syncs/{run_id}` shows it) says the org must reconnect Clio and
+    names the command, and carries no token."""
+    org = await connect(stack, "cg-revoked", "conf-many")
+    token = await access_token(stack, org, SERVICE_TOKENS["clio-gateway"])
+    async with _gateway(stack) as gw:
+        # Slow pages (six of them), so the grant goes while the walk is between its ends.
+        assert (await sandbox(stack, "POST", "/faults", json={"latency_ms": 400})).status_code == 200
+        try:
+            r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
+            assert r.status_code == 202, r.text
+            run_id = r.json()["run_id"]
+            deadline = time.monotonic() + 30
+            while (await gw.get(f"/admin/syncs/{run_id}")).json()["progress"]["pages"] < 1:
+                assert time.monotonic() < deadline, "the run read no page"
+                await asyncio.sleep(0.05)
+            await revoke(stack, token)
+            await wait_run(gw, run_id)
+        finally:
+            await sandbox(stack, "DELETE", "/faults")
+        r = await gw.get(f"/admin/syncs/{run_id}")
+    run = r.json()
+    assert run["status"] == "failed" and 1 <= run["progress"]["pages"] < 6, run
+    assert run["attempt"] == 1, run  # not retried: only a person can fix it
+    error = run["error"]
+    assert f"org {org} must reconnect Clio" in error, error
+    assert _reconnect_command(org) in error and "request the sync again" in error, error
+    assert token not in r.text
