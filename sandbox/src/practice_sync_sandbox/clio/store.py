@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import bisect
-import itertools
-import secrets
 import copy
+import itertools
 import re
+import secrets
 from collections.abc import Callable, Iterator
 from typing import Any
 
