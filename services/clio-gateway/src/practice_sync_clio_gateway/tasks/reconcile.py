@@ -31,11 +31,26 @@ async def reconcile_org(gw: Gateway, org: str) -> None:
             await webhooks.request_backfill(gw, org, "first sync")
 
 
+def due(done: set[str], connected: list[str]) -> list[str]:
+    """The connected orgs not reconciled yet, now counted as done; `done` forgets orgs that left.
+
+    An org leaves the list when it disconnects or its grant must be reconnected; forgetting it makes
+    its reconnection a new org, reconciled within seconds. Kept, a reconnected org whose reconcile
+    had failed on the dead grant waited for the next full round (five minutes by default) with no
+    webhook and no custom action.
+    """
+    done.intersection_update(connected)
+    fresh = [org for org in connected if org not in done]
+    done.update(fresh)
+    return fresh
+
+
 async def reconcile_all(gw: Gateway, sync: ContactSync, done: set[str] | None = None) -> None:
     await sync.resume_stale()
-    for org in await gw.clio.credentials.clio_orgs():
-        if done is not None:
-            done.add(org)
+    orgs = await gw.clio.credentials.clio_orgs()
+    if done is not None:
+        due(done, orgs)
+    for org in orgs:
         try:
             await reconcile_org(gw, org)
         except Exception as exc:
@@ -44,11 +59,8 @@ async def reconcile_all(gw: Gateway, sync: ContactSync, done: set[str] | None = 
 
 async def reconcile_new(gw: Gateway, done: set[str]) -> None:
     """Orgs connected since the last round (not reconciled by this process yet) are set up now."""
-    for org in await gw.clio.credentials.clio_orgs():
-        if org in done:
-            continue
-        # Tried once now either way; a failure is retried by the next full round, not every few seconds.
-        done.add(org)
+    # Tried once now either way; a failure is retried by the next full round, not every few seconds.
+    for org in due(done, await gw.clio.credentials.clio_orgs()):
         try:
             await reconcile_org(gw, org)
         except Exception as exc:
