@@ -216,3 +216,45 @@ async def mirrored_starts(
         )
     )
     return {r.id: (r.patient_id, r.starts_at) for r in rows}
+
+
+async def class_ids(session: AsyncSession, org_id: str) -> list[str]:
+    """Every mirrored class (all states) of the org: a full run asks for their attendees."""
+    g = group_appointments
+    return list(await session.scalars(select(g.c.id).where(g.c.org_id == org_id)))
+
+
+async def individual_ids_among(session: AsyncSession, org_id: str, ids: Iterable[str]) -> set[str]:
+    """Which of these booking ids are mirrored individual appointments."""
+    wanted = list(set(ids))
+    if not wanted:
+        return set()
+    ind = individual_appointments
+    found = await session.scalars(select(ind.c.id).where(ind.c.org_id == org_id, ind.c.id.in_(wanted)))
+    return set(found)
+
+
+async def prune_individual_attendees(session: AsyncSession, org_id: str) -> None:
+    """Delete attendee rows of individual appointments: inert (only classes join attendees), and
+    they would count twice on a high-water mark (see `attendees_at`). Rows an older version stored,
+    and a delta's attendee whose appointment the mirror learned of only later, end here."""
+    a, ind = attendees, individual_appointments
+    await session.execute(
+        delete(a).where(
+            a.c.org_id == org_id,
+            a.c.group_id.in_(select(ind.c.id).where(ind.c.org_id == org_id)),
+        )
+    )
+
+
+async def attendees_at(session: AsyncSession, org_id: str, updated_at: str) -> int:
+    """How many Cliniko attendees carry exactly this `updated_at`, as far as the mirror knows.
+
+    The mirror keeps class attendees only; an individual appointment's one attendee is derived from
+    it and shares its `updated_at` (the sandbox; cliniko.md §6), so the mirrored individual
+    appointments on the mark stand for theirs. Appointments the mirror lacks (an org counted per
+    patient) make this an undercount: that only costs the inclusive delta's pages, never a change.
+    """
+    return await count_at(session, org_id, attendees, updated_at) + await count_at(
+        session, org_id, individual_appointments, updated_at
+    )
