@@ -311,7 +311,8 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         int(rerun_stats["requests"]),
         "req",
         "<= 5",
-        note=f"run {rerun['status']}, kind {rerun['counts'].get('kind')}",
+        note=f"run {rerun['status']}, kind {rerun['counts'].get('kind')}; "
+        + ", ".join(f"{e} {n}" for e, n in sorted(rerun_stats.get("by_endpoint", {}).items())),
     )
 
 
