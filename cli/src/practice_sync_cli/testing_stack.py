@@ -9,10 +9,12 @@ Each fixture is lazy: a test session starts only what its tests ask for.
 from __future__ import annotations
 
 import importlib
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -67,6 +69,23 @@ def start_service(stack: Stack, name: str, port: int | None = None, **overrides:
     stack.urls[name] = server.url
     stack.apps[name] = app
     return server.url
+
+
+async def offline_cliniko_org(stack: Stack, org: str | None = None) -> str:
+    """An org (new unless named) with a Cliniko key, not validated, whose API URL is a closed port: it
+    passes the sync intake's org check, and a cliniko-sync run for it fails at once, calling no one."""
+    org = org or f"org-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=stack.admin_headers()) as c:
+        r = await c.put(
+            f"/admin/orgs/{org}/credentials/cliniko",
+            json={
+                "api_key": f"k{uuid.uuid4().hex}-au1",
+                "api_url": "http://127.0.0.1:1/v1",
+                "validate": False,
+            },
+        )
+        assert r.is_success, r.text
+    return org
 
 
 def _fresh_database(database_url: str) -> str:

@@ -15,7 +15,7 @@ from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
 from sqlalchemy import MetaData
 
-from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, offline_cliniko_org
 from practice_sync_common import topics
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import Provider
@@ -75,23 +75,6 @@ def admin_client(
     intake = SyncIntake(provider, repo_for(rt), "t-sync", CredentialsOrgCheck(credentials_url, token))
     app = rt.app(routers=[sync_admin_router(intake)])
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
-
-
-async def cliniko_org(stack: Stack, org: str | None = None) -> str:
-    """An org (new unless named) with a Cliniko key, not validated; its API URL is a closed port, so a
-    cliniko-sync of the session that takes a request for it fails at once instead of calling Cliniko."""
-    org = org or f"org-{uuid.uuid4().hex[:6]}"
-    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=stack.admin_headers()) as c:
-        r = await c.put(
-            f"/admin/orgs/{org}/credentials/cliniko",
-            json={
-                "api_key": f"k{uuid.uuid4().hex}-au1",
-                "api_url": "http://127.0.0.1:1/v1",
-                "validate": False,
-            },
-        )
-        assert r.is_success, r.text
-    return org
 
 
 async def test_a_run_goes_through_claim_checkpoint_and_success(runtime: ServiceRuntime) -> None:
@@ -167,7 +150,7 @@ async def test_failures_retry_with_backoff_then_stop_with_the_error(runtime: Ser
 async def test_admin_api_queues_publishes_lists_and_shows_runs(
     runtime: ServiceRuntime, stack: Stack, credentials_service: str
 ) -> None:
-    org = await cliniko_org(stack)
+    org = await offline_cliniko_org(stack)
     async with admin_client(runtime, "cliniko", credentials_service) as c:
         assert (await c.post("/admin/syncs", json={"org_id": org})).status_code == 401
         bad = await c.post("/admin/syncs", json={"org_id": "no spaces!", "mode": "auto"}, headers=ADMIN)
@@ -225,7 +208,7 @@ async def test_admin_api_queues_publishes_lists_and_shows_runs(
 async def test_admin_api_refuses_an_org_it_cannot_sync_with_nothing_queued(
     runtime: ServiceRuntime, stack: Stack, credentials_service: str
 ) -> None:
-    cliniko = await cliniko_org(stack)
+    cliniko = await offline_cliniko_org(stack)
     unknown = f"ghost-{uuid.uuid4().hex[:6]}"
     async with admin_client(runtime, "clio", credentials_service) as c:
         r = await c.post("/admin/syncs", json={"org_id": unknown}, headers=ADMIN)
@@ -247,7 +230,7 @@ async def test_admin_api_knows_a_uuid_org_in_any_case(
     runtime: ServiceRuntime, stack: Stack, credentials_service: str
 ) -> None:
     # The credentials service stores UUID org ids lowercase and reads them in any case; so does the check.
-    org = await cliniko_org(stack, str(uuid.uuid4()))
+    org = await offline_cliniko_org(stack, str(uuid.uuid4()))
     async with admin_client(runtime, "cliniko", credentials_service) as c:
         r = await c.post("/admin/syncs", json={"org_id": org.upper()}, headers=ADMIN)
         assert r.status_code == 202, r.text
@@ -256,7 +239,7 @@ async def test_admin_api_knows_a_uuid_org_in_any_case(
 async def test_admin_api_answers_503_and_queues_nothing_when_credentials_cannot_be_asked(
     runtime: ServiceRuntime, stack: Stack, credentials_service: str
 ) -> None:
-    org = await cliniko_org(stack)
+    org = await offline_cliniko_org(stack)
     async with admin_client(runtime, "cliniko", "http://127.0.0.1:1") as c:
         r = await c.post("/admin/syncs", json={"org_id": org}, headers=ADMIN)
         assert r.status_code == 503, r.text

@@ -12,7 +12,7 @@ from uuid import UUID, uuid5
 import httpx
 import pytest
 
-from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
+from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, offline_cliniko_org
 from practice_sync_clio_gateway.testing import connect, export, sandbox, wait_run
 from practice_sync_common import topics
 from practice_sync_webhook_ingest.testing import sign, watch
@@ -155,18 +155,8 @@ async def test_sync_requests_for_orgs_the_gateway_cannot_sync_are_refused_with_n
     stack: Stack, clio_gateway_service: str
 ) -> None:
     unknown = f"ghost-{uuid.uuid4().hex[:8]}"
-    cliniko = f"cg-cliniko-{uuid.uuid4().hex[:8]}"
-    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=stack.admin_headers()) as c:
-        # A Cliniko org, not validated; its API a closed port (a cliniko-sync run for it calls no one).
-        r = await c.put(
-            f"/admin/orgs/{cliniko}/credentials/cliniko",
-            json={
-                "api_key": f"k{uuid.uuid4().hex}-au1",
-                "api_url": "http://127.0.0.1:1/v1",
-                "validate": False,
-            },
-        )
-        assert r.is_success, r.text
+    # A Cliniko org, not validated; its API a closed port (a cliniko-sync run for it calls no one).
+    cliniko = await offline_cliniko_org(stack, f"cg-cliniko-{uuid.uuid4().hex[:8]}")
     async with httpx.AsyncClient(
         base_url=clio_gateway_service, headers=stack.admin_headers(), timeout=30
     ) as gw:
