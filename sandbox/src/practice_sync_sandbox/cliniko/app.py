@@ -32,10 +32,8 @@ def create_app(config: ClinikoSandboxConfig | None = None) -> FastAPI:
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # Cliniko answers unknown routes with its HTML 404 page; the control API stays JSON. A
-        # known path with a method it lacks is an unknown route too: Rails routes by method and
-        # path, so it has no 405.
-        if exc.status_code in (404, 405) and not request.url.path.startswith("/_sandbox/"):
+        # Cliniko answers unknown routes with its HTML 404 page; the control API stays JSON
+        if exc.status_code == 404 and not request.url.path.startswith("/_sandbox/"):
             return not_found()
         return json_response({"message": exc.detail}, exc.status_code)
 

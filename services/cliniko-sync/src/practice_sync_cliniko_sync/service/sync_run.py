@@ -30,16 +30,7 @@ from practice_sync_cliniko_sync.repository.tables import (
     patients,
 )
 from practice_sync_cliniko_sync.service import rows as to_rows
-from practice_sync_cliniko_sync.service.cliniko_api import (
-    ATTENDEE_STARS,
-    Budgets,
-    Page,
-    class_attendees_url,
-    class_batches,
-    list_url,
-    make_client,
-    pages_from,
-)
+from practice_sync_cliniko_sync.service.cliniko_api import Budgets, Page, list_url, make_client, pages_from
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
@@ -87,10 +78,7 @@ def _individual(part: str) -> Phase:
 PHASES = (
     _individual("window"),
     Phase("group_appointments", group_appointments, to_rows.group_row, ("archived_at:*",), True),
-    # Full runs ask for the mirrored classes' attendees, CLASS_BATCH classes a request; incremental
-    # runs read the `updated_at` delta of the whole list and keep only class attendees (/attendees
-    # also lists each individual appointment's one attendee: spec §6).
-    Phase("attendees", attendees, to_rows.attendee_row, ATTENDEE_STARS, True),
+    Phase("attendees", attendees, to_rows.attendee_row, ("cancelled_at:*", "archived_at:*"), True),
     _individual("history"),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
@@ -173,8 +161,6 @@ class RunExecutor:
             if full:
                 await mirror.wipe(s, org)
                 waters, boundary = {}, None
-            else:
-                await mirror.prune_individual_attendees(s, org)
             tables = {p.resource: p.table for p in PHASES}
             cp: dict[str, Any] = {
                 "kind": "full" if full else "incremental",
@@ -190,7 +176,7 @@ class RunExecutor:
                 "seen": {},
                 # Records sitting exactly on each high-water mark (see _first_url), and the lists
                 # whose strict delta has been checked for same-second arrivals.
-                "ties": {r: await _on_mark(s, org, r, tables[r], w) for r, w in waters.items()},
+                "ties": {r: await mirror.count_at(s, org, tables[r], w) for r, w in waters.items()},
                 "checked": [],
                 "gt_total": {},
             }
@@ -230,7 +216,7 @@ class RunExecutor:
         """
         assert self.client is not None
         water = cp["waters"][phase.resource]
-        on_mark = await _on_mark(s, self.run.org_id, phase.resource, phase.table, water)
+        on_mark = await mirror.count_at(s, self.run.org_id, phase.table, water)
         url = list_url(api_url, phase.resource, [f"updated_at:>={water}", *phase.star_filters], 1)
         at_least = await self._total(url)
         cp["checked"].append(phase.resource)
@@ -298,52 +284,11 @@ class RunExecutor:
             if cp["kind"] == "incremental" and phase.resource not in cp["waters"]:
                 cp.update(phase=cp["phase"] + 1, next=None)
                 continue
-            if cp["kind"] == "full" and phase.resource == "attendees":
-                await self._crawl_class_attendees(cp, phase, api_url)
-                continue
             url = cp["next"] or self._first_url(cp, phase, api_url)
             self.progress.phase = phase.resource
             first = cp["next"] is None
             async with aclosing(pages_from(self.client, url)) as pages:
                 await self._crawl_pages(cp, phase, pages, first, api_url)
-
-    async def _crawl_class_attendees(self, cp: dict[str, Any], phase: Phase, api_url: str) -> None:
-        """Full run: the attendees of the mirrored classes, batch after batch (spec §9.3).
-
-        The group phase is done, so the mirror's classes (and so the batches) stay the same until
-        this phase ends, and a resumed run rebuilds them alike: the checkpoint keeps the batch's
-        index and, within it, the next link.
-        """
-        assert self.client is not None
-        index = cp["phase"]
-        async with unit_of_work(self.d.sessions) as s:
-            batches = class_batches(await mirror.class_ids(s, self.run.org_id))
-            if not batches:  # no classes: nothing to ask
-                await self._list_done(s, cp, phase)
-                await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
-                return
-        if "batch" not in cp:
-            # A new phase, or a checkpoint written before attendees came in batches (its link
-            # walks the whole list): start at the first batch.
-            cp.update(batch=0, next=None)
-        cp["batches"] = len(batches)
-        self.progress.phase = phase.resource
-        per_page = self.d.settings.cliniko_per_page
-        while cp["phase"] == index:
-            url = cp["next"] or class_attendees_url(api_url, batches[cp["batch"]], per_page)
-            first = cp["next"] is None
-            async with aclosing(pages_from(self.client, url)) as pages:
-                await self._crawl_pages(cp, phase, pages, first, api_url)
-
-    async def _list_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
-        """A list (or a batch of class attendees) has no next page: on to the next batch or phase."""
-        if cp.get("batch") is not None and cp["batch"] + 1 < cp.get("batches", 0):
-            cp.update(batch=cp["batch"] + 1, next=None)
-            return
-        cp.pop("batch", None)
-        cp.pop("batches", None)
-        cp.update(phase=cp["phase"] + 1, next=None)
-        await self._phase_done(s, cp, phase)
 
     async def _crawl_pages(
         self, cp: dict[str, Any], phase: Phase, pages: AsyncIterator[Page], first: bool, api_url: str
@@ -363,8 +308,6 @@ class RunExecutor:
                 )
                 first = False
             batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
-            # Every record read moves the mark, the attendees of individual appointments dropped
-            # below too: the next delta starts past them.
             seen = max((r["updated_at"] for r in batch), default="")
             if seen > cp["seen"].get(phase.resource, ""):
                 cp["seen"][phase.resource] = seen
@@ -379,15 +322,14 @@ class RunExecutor:
                     and phase.table is individual_appointments
                 ):
                     await self._drop_stale_bases(s, cp, batch)
-                if cp["kind"] == "incremental" and phase.table is attendees:
-                    batch = await _class_attendees_only(s, org, batch)
                 await mirror.upsert(s, phase.table, batch)
                 if next_url is not None:
                     cp["next"] = next_url
                 elif strict and await self._tie_check(s, cp, phase, api_url):
                     cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
                 else:
-                    await self._list_done(s, cp, phase)
+                    cp.update(phase=cp["phase"] + 1, next=None)
+                    await self._phase_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _drop_stale_bases(
@@ -414,12 +356,6 @@ class RunExecutor:
     async def _phase_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
         org = self.run.org_id
         mark = cp["seen"].get(phase.resource) or cp["waters"].get(phase.resource)
-        if cp["kind"] == "full" and phase.resource == "attendees":
-            # The first delta of /attendees reads every attendee from the mark on, individual
-            # appointments' included: start it past those too. Each shares its appointment's
-            # `updated_at`, and the window's appointments were read before these attendees, so a
-            # class attendee changed since its batch was read is still later than this mark.
-            mark = max(mark or "", cp["seen"].get("individual_appointments", "")) or None
         if mark:
             await mirror.set_high_water(s, org, phase.resource, mark)
         if cp["kind"] == "full" and phase.resource == "attendees":
@@ -530,29 +466,6 @@ class RunExecutor:
         await out.publish(
             topics.ACTIVE_PATIENTS_COMPUTED, key, [wire(SnapshotComplete(run_id=run_id, count=len(active)))]
         )
-
-
-async def _on_mark(s: AsyncSession, org: str, resource: str, table: Table, water: str) -> int:
-    """Records of a list carrying exactly its high-water mark, as far as the mirror knows."""
-    if resource == "attendees":
-        return await mirror.attendees_at(s, org, water)
-    return await mirror.count_at(s, org, table, water)
-
-
-async def _class_attendees_only(
-    s: AsyncSession, org: str, batch: list[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """A delta page's attendees without those of individual appointments (inert: only classes join).
-
-    `booking.links.self` is `/bookings/{id}` for both kinds and the ids share one sequence, so an
-    attendee is an individual appointment's when the mirror has that appointment. The individual
-    and group deltas ran earlier in this run, so a class created in the same delta is mirrored by
-    now. A booking the mirror has under neither name (created between those deltas and this one)
-    is kept: it may be a class the next group delta brings; if it is an appointment, the next run
-    prunes it (`mirror.prune_individual_attendees`) once its appointment is mirrored.
-    """
-    individual = await mirror.individual_ids_among(s, org, (r["group_id"] for r in batch))
-    return [r for r in batch if r["group_id"] not in individual]
 
 
 def _summary(v: Any) -> AppointmentSummary:
