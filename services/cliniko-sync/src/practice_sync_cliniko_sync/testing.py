@@ -80,6 +80,24 @@ async def wait_run(stack: Stack, run_id: UUID, wait_s: float = 90) -> SyncRun:
         await asyncio.sleep(0.1)
 
 
+async def org_runs(stack: Stack, org: str, settle_s: float = 60) -> list[SyncRun]:
+    """The org's runs once none is queued or running (newest first).
+
+    Other tests of the session publish `"*"` requests, and a fan-out the service consumes late starts a
+    run for every Cliniko org it knows, a test's own included: a test counting an account's requests
+    must count those runs' too.
+    """
+    deadline = time.monotonic() + settle_s
+    async with httpx.AsyncClient(base_url=stack.urls["cliniko-sync"], headers=stack.admin_headers()) as c:
+        while True:
+            r = await c.get("/admin/syncs", params={"org_id": org, "limit": 200})
+            assert r.status_code == 200, r.text
+            runs = [SyncRun.model_validate(x) for x in r.json()["runs"]]
+            if all(run.finished for run in runs) or time.monotonic() > deadline:
+                return runs
+            await asyncio.sleep(0.1)
+
+
 async def sync(stack: Stack, org: str, mode: str = "auto") -> SyncRun:
     return await wait_run(stack, await request_sync(stack, org, mode))
 
