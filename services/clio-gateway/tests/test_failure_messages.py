@@ -8,13 +8,12 @@ import asyncio
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
 from practice_sync_clio_gateway.service.sync import ContactSync
@@ -23,6 +22,7 @@ from practice_sync_common import topics
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import WebhookReceived, envelope
 from practice_sync_common.sync_runs import SyncProgress
+from practice_sync_webhook_ingest.testing import from_now
 
 
 def _gateway(stack: Stack) -> httpx.AsyncClient:
@@ -91,29 +91,9 @@ async def test_a_page_that_is_json_but_not_a_clio_page_fails_the_run_as_a_malfor
             assert "internal error" not in error
 
 
-@asynccontextmanager
-async def _dead_letters(bootstrap: str) -> AsyncIterator[AIOKafkaConsumer]:
+def _dead_letters(bootstrap: str) -> AbstractAsyncContextManager[AIOKafkaConsumer]:
     """`webhook.received.dlq` from its end as of now, headers kept (the topic watcher drops them)."""
-    topic = topics.dlq(topics.WEBHOOK_RECEIVED)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
-    await consumer.start()
-    try:
-        parts = consumer.partitions_for_topic(topic)
-        for _ in range(50):
-            if parts:
-                break
-            await consumer.topics()
-            await asyncio.sleep(0.1)
-            parts = consumer.partitions_for_topic(topic)
-        assert parts, f"topic {topic} does not exist"
-        assigned = [TopicPartition(topic, p) for p in sorted(parts)]
-        consumer.assign(assigned)
-        await consumer.seek_to_end(*assigned)
-        for tp in assigned:
-            await consumer.position(tp)
-        yield consumer
-    finally:
-        await consumer.stop()
+    return from_now(bootstrap, topics.dlq(topics.WEBHOOK_RECEIVED))
 
 
 async def _dead_lettered(consumer: AIOKafkaConsumer, ids: set[str], timeout_s: float = 30) -> dict[str, Any]:

@@ -54,7 +54,8 @@ class TopicWatcher:
 
 
 @asynccontextmanager
-async def watch(bootstrap: str, topic: str) -> AsyncIterator[TopicWatcher]:
+async def from_now(bootstrap: str, topic: str) -> AsyncIterator[AIOKafkaConsumer]:
+    """A consumer on every partition of `topic`, positioned at its end as of now (no group)."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
@@ -71,6 +72,12 @@ async def watch(bootstrap: str, topic: str) -> AsyncIterator[TopicWatcher]:
         await consumer.seek_to_end(*assigned)
         for tp in assigned:
             await consumer.position(tp)
-        yield TopicWatcher(consumer)
+        yield consumer
     finally:
         await consumer.stop()
+
+
+@asynccontextmanager
+async def watch(bootstrap: str, topic: str) -> AsyncIterator[TopicWatcher]:
+    async with from_now(bootstrap, topic) as consumer:
+        yield TopicWatcher(consumer)

@@ -58,7 +58,7 @@ async def set_cliniko_key(
         # with one known not to work. The attempt is audited; nothing else changes.
         async with unit_of_work(services.sessions) as session:
             refused = f"api key {parsed.hint} refused, not stored: {message}"
-            await _audit_key_check(session, actor, org_id, status, refused)
+            await _audit_validation(session, actor, org_id, status, refused)
         raise Invalid(
             f"Cliniko refused this key ({message}); it was not stored, and the org's key is unchanged"
         )
@@ -93,22 +93,28 @@ async def set_cliniko_key(
             detail=f"api key {parsed.hint} for {url}",
         )
         if validate:
-            await _audit_key_check(session, actor, org_id, status, message)
+            await _audit_validation(session, actor, org_id, status, message)
     return row
 
 
-async def _audit_key_check(
-    session: AsyncSession, actor: str, org_id: str, status: Status, detail: str
+async def _audit_validation(
+    session: AsyncSession,
+    actor: str,
+    org_id: str,
+    status: Status,
+    detail: str,
+    provider: str = CLINIKO,
+    kind: str = Kind.API_KEY.value,
 ) -> None:
-    """The audit record of asking Cliniko about a key being set."""
+    """The audit record of asking a provider whether a credential works (by default a Cliniko key)."""
     await audit_repo.record(
         session,
         actor=actor,
         action="credential.validate",
         outcome=status.value,
         org_id=org_id,
-        provider=CLINIKO,
-        kind=Kind.API_KEY.value,
+        provider=provider,
+        kind=kind,
         detail=detail,
     )
 
@@ -133,16 +139,7 @@ async def validate(services: Services, actor: str, org_id: str, provider: Provid
         if current is None:
             raise NotFound(f"org {org_id!r} has no {provider.value} credential (deleted meanwhile)")
         await cred_repo.set_status(session, current.id, status.value, message)
-        await audit_repo.record(
-            session,
-            actor=actor,
-            action="credential.validate",
-            outcome=status.value,
-            org_id=org_id,
-            provider=provider.value,
-            kind=kind,
-            detail=message,
-        )
+        await _audit_validation(session, actor, org_id, status, message, provider.value, kind)
         fresh = await cred_repo.get(session, org_id, provider.value, kind)
     assert fresh is not None
     return fresh
