@@ -10,11 +10,18 @@ API and watched to success while the sync process's RSS is sampled (psutil, ever
 Figures, side by side in one run:
 - **requests ÷ minimum**, from the sandbox's own ledger (`/_sandbox/stats`). The minimum is the
   cheaper of the two recipes' floors at 100 rows per page, counted from the sandbox's record counts
-  and two per_page=1 probes made before the ledger is reset:
-  crawl floor = ⌈individual/100⌉ + ⌈classes/100⌉ + ⌈attendees/100⌉ (every list, all states: the
-  `*` filters are what lets later runs see cancellations) + ⌈active/100⌉ patient-detail pages;
-  per-patient floor = ⌈individual from the window's start/100⌉ + ⌈classes/100⌉ + ⌈attendees/100⌉ +
-  one count request per active patient + ⌈active/100⌉.
+  and per_page=1 probes (two before the ledger is reset, the class attendees' after the runs, so
+  they take none of the run's rate budget):
+  crawl floor = ⌈individual/100⌉ + ⌈classes/100⌉ + class-attendee pages (every list, all states:
+  the `*` filters are what lets later runs see cancellations) + ⌈active/100⌉ patient-detail pages;
+  per-patient floor = ⌈individual from the window's start/100⌉ + ⌈classes/100⌉ + class-attendee
+  pages + one count request per active patient + ⌈active/100⌉.
+  Class-attendee pages = Σ over batches of max(1, ⌈the batch's attendees/100⌉), the batches being
+  the classes in id order, `CLASS_BATCH` (50) a request (`class_batches`, as the sync makes them:
+  `/attendees?q[]=appointment_id:=id1,…` is the only way to ask for class attendees alone, and a
+  URL holds about 50 ids, so each batch ends on a part page). `/attendees` as a whole also lists
+  one attendee per individual appointment (spec §6), which the active-patient rules never use:
+  ⌈all attendees/100⌉ is no floor of this data.
 - **429s** received (sandbox ledger) and **achieved rate ÷ allowed rate** (requests between the first
   and the last one the sandbox saw, ÷ the limit per second; `peak_in_window` is reported too).
 - **wall time** of the run (admin request to `succeeded`) and **peak RSS** of the sync process.
@@ -226,20 +233,6 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         stats = (await sbx.get("/stats")).json()["accounts"][KEY]
         active = int(run["counts"]["active_patients"])
 
-        crawl_floor = (
-            _pages(counts["individual_appointments"])
-            + _pages(counts["group_appointments"])
-            + _pages(counts["attendees"])
-            + _pages(active)
-        )
-        per_patient_floor = (
-            _pages(individual_from_window)
-            + _pages(counts["group_appointments"])
-            + _pages(counts["attendees"])
-            + active
-            + _pages(active)
-        )
-        minimum = min(crawl_floor, per_patient_floor)
         requests = int(stats["requests"])
         span = max(1e-9, float(stats["last_at"]) - float(stats["first_at"]))
         allowed = RATE_PER_MIN / 60.0
@@ -252,6 +245,21 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         rerun_id = await _request(sync_api, "auto")
         rerun = await _wait(sync_api, rerun_id)
         rerun_stats = (await sbx.get("/stats")).json()["accounts"].get(KEY, {"requests": 0})
+        class_attendee_pages = await _class_attendee_pages(api)
+        crawl_floor = (
+            _pages(counts["individual_appointments"])
+            + _pages(counts["group_appointments"])
+            + class_attendee_pages
+            + _pages(active)
+        )
+        per_patient_floor = (
+            _pages(individual_from_window)
+            + _pages(counts["group_appointments"])
+            + class_attendee_pages
+            + active
+            + _pages(active)
+        )
+        minimum = min(crawl_floor, per_patient_floor)
     finally:
         await sbx.aclose()
         await api.aclose()
@@ -261,6 +269,7 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
     result.params |= {
         "records": counts,
         "individual_from_window_start": individual_from_window,
+        "class_attendee_pages": class_attendee_pages,
         "active_patients": active,
         "method": method,
         "crawl_floor": crawl_floor,
@@ -340,9 +349,38 @@ async def _window_start(sbx: httpx.AsyncClient) -> str:
 
 
 async def _total(api: httpx.AsyncClient, resource: str, filters: list[str]) -> int:
-    r = await api.get(f"/{resource}", params=[*(("q[]", f) for f in filters), ("per_page", "1")])
-    r.raise_for_status()
-    return int(r.json()["total_entries"])
+    body = await _get(
+        api, f"/{resource}", httpx.QueryParams([*(("q[]", f) for f in filters), ("per_page", "1")])
+    )
+    return int(body["total_entries"])
+
+
+async def _get(api: httpx.AsyncClient, url: str, params: httpx.QueryParams | None = None) -> Any:
+    """A GET that waits out the sandbox's limit (the floor's probes run after the measured runs)."""
+    while True:
+        r = await api.get(url, params=params)
+        if r.status_code != 429:
+            r.raise_for_status()
+            return r.json()
+        await asyncio.sleep(max(0.1, float(r.headers.get("X-RateLimit-Reset", 0)) - time.time()))
+
+
+async def _class_attendee_pages(api: httpx.AsyncClient) -> int:
+    """Σ over the sync's batches of classes of max(1, ⌈the batch's attendees (all states)/100⌉)."""
+    from practice_sync_cliniko_sync.service.cliniko_api import ATTENDEE_STARS, class_batches
+
+    ids: list[str] = []
+    url: str | None = "/group_appointments"
+    params: httpx.QueryParams | None = httpx.QueryParams([("q[]", "archived_at:*"), ("per_page", "100")])
+    while url is not None:
+        body = await _get(api, url, params)
+        ids += [str(g["id"]) for g in body["group_appointments"]]
+        url, params = body["links"].get("next"), None
+    pages = 0
+    for batch in class_batches(ids):
+        n = await _total(api, "attendees", ["appointment_id:=" + ",".join(batch), *ATTENDEE_STARS])
+        pages += max(1, math.ceil(n / 100))
+    return pages
 
 
 async def _request(c: httpx.AsyncClient, mode: str) -> str:

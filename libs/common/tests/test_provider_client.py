@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 from fastapi import FastAPI, Request, Response
@@ -67,6 +68,10 @@ def make_app(script: Script) -> FastAPI:
         if page < 3:
             body["links"] = {"next": f"{base}/items?page={page + 1}"}
         return JSONResponse(body, headers=headers)
+
+    @app.get("/dated")
+    async def dated(date: str = "") -> Response:
+        return JSONResponse({}, headers={"Date": date} if date else {})
 
     return app
 
@@ -204,3 +209,17 @@ async def test_exhausted_remaining_header_pauses_until_reset() -> None:
     budget.observe(limit=50, remaining=0, reset_epoch=1030.0)
     await budget.acquire()
     assert now[0] >= 1030.0
+
+
+async def test_provider_time_is_the_latest_date_header(provider: tuple[str, Script]) -> None:
+    # The provider's own clock, for marks that must not depend on ours (cliniko-sync's full runs).
+    url, _ = provider
+    async with client() as c:
+        assert c.provider_time is None
+        await c.get_json(f"{url}/dated", params={"date": "Sun, 01 Jun 2025 10:00:00 GMT"})
+        assert c.provider_time == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+        await c.get_json(f"{url}/dated")  # an answer without a Date keeps the last one seen
+        await c.get_json(f"{url}/dated", params={"date": "not a date"})
+        assert c.provider_time == datetime(2025, 6, 1, 10, 0, tzinfo=UTC)
+        await c.get_json(f"{url}/dated", params={"date": "Sun, 01 Jun 2025 10:00:07 GMT"})
+        assert c.provider_time == datetime(2025, 6, 1, 10, 0, 7, tzinfo=UTC)

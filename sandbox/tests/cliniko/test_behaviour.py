@@ -316,3 +316,15 @@ def test_cli_builds_an_app() -> None:
     assert (
         params["port"].default == 8102 and params["seed"].default == 1 and params["rate_limit"].default == 200
     )
+
+
+def test_date_header_is_the_sandbox_clock(fresh_server: ServerThread) -> None:
+    # A client reads the provider's time from `Date` (cliniko-sync caps a full run's marks with
+    # it): a moved or frozen sandbox clock shows there, on API, error and control answers alike.
+    s = fresh_server
+    control(s, "POST", "/clock", json={"freeze": True, "set": "2025-06-02T03:04:05Z"})
+    with api_client(s.url) as c:
+        assert c.get("/v1/patients").headers.get_list("date") == ["Mon, 02 Jun 2025 03:04:05 GMT"]
+        assert c.get("/v1/no-such-route").headers["date"] == "Mon, 02 Jun 2025 03:04:05 GMT"
+    control(s, "POST", "/clock", json={"advance_seconds": 3600})
+    assert httpx.get(f"{s.url}/_sandbox/clock").headers["date"] == "Mon, 02 Jun 2025 04:04:05 GMT"

@@ -315,7 +315,8 @@ def test_star_includes_archived_and_cancelled(api: httpx.Client, export: dict[st
     # without `*`, `cancelled_at:?` alone finds nothing: the default scope still applies
     assert count(api, path, "cancelled_at:?") == 0
 
-    attendees = [a for g in export["group_appointments"] for a in g["attendees"]]
+    # every individual appointment has one attendee sharing its state (see the attendee tests)
+    attendees = [a for g in export["group_appointments"] for a in g["attendees"]] + appts
     assert any(a["cancelled_at"] for a in attendees)
     assert count(api, "/v1/attendees") == sum(live(a, "cancelled_at", "archived_at") for a in attendees)
     assert count(api, "/v1/attendees", "archived_at:*", "cancelled_at:*") == len(attendees)
@@ -330,6 +331,62 @@ def test_bookings_join_individual_and_group(api: httpx.Client, export: dict[str,
     assert kinds == {True, False}
     one = api.get(f"/v1/bookings/{groups[0]['id']}").json()
     assert one["id"] == groups[0]["id"] and "patient_ids" in one
+
+
+def test_bookings_id_filter_finds_both_kinds(api: httpx.Client, export: dict[str, Any]) -> None:
+    # `=` with a list on the booking ID sequence: individual and group bookings alike
+    appt = export["individual_appointments"][-1]
+    group = export["group_appointments"][0]
+    got = api.get(
+        "/v1/bookings",
+        params={"q[]": [f"id:={appt['id']},{group['id']}", "archived_at:*", "cancelled_at:*"]},
+    )
+    assert got.status_code == 200, got.text
+    assert sorted(ids(got.json()["bookings"])) == sorted([appt["id"], group["id"]])
+    # an ID of the group half of the sequence past the last class is no booking: none, not a 500
+    step = int(export["group_appointments"][1]["id"]) - int(group["id"])
+    past = int(export["group_appointments"][-1]["id"]) + step
+    assert count(api, "/v1/bookings", f"id:={past}", "archived_at:*", "cancelled_at:*") == 0
+
+
+# -- attendees of individual appointments -------------------------------------------------------
+
+
+def test_individual_appointments_have_one_attendee(api: httpx.Client, export: dict[str, Any]) -> None:
+    # spec §6: attendees exist for individual appointments too (/individual_appointments/{id}/attendees)
+    appt = next(a for a in export["individual_appointments"] if live(a, "cancelled_at", "archived_at"))
+    link = api.get(f"/v1/individual_appointments/{appt['id']}").json()["attendees"]["links"]["self"]
+    r = api.get(link)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["total_entries"] == 1
+    (att,) = body["attendees"]
+    assert att["booking"]["links"]["self"].endswith(f"/v1/bookings/{appt['id']}")
+    assert att["patient"]["links"]["self"].endswith(f"/v1/patients/{appt['patient_id']}")
+    assert api.get(f"/v1/attendees/{att['id']}").json() == att
+    by_filter = api.get("/v1/attendees", params={"q[]": f"appointment_id:={appt['id']}"}).json()
+    assert ids(by_filter["attendees"]) == [att["id"]]
+
+
+def test_attendees_list_holds_both_kinds(api: httpx.Client, export: dict[str, Any]) -> None:
+    appts = export["individual_appointments"]
+    classes = [a for g in export["group_appointments"] for a in g["attendees"]]
+    stars = ("archived_at:*", "cancelled_at:*")
+    assert count(api, "/v1/attendees", *stars) == len(appts) + len(classes)
+    # an individual appointment's attendee shares its cancellation: hidden by default, shown with `*`
+    cancelled = next(a for a in appts if a["cancelled_at"] and not a["archived_at"])
+    only = f"appointment_id:={cancelled['id']}"
+    assert count(api, "/v1/attendees", only) == 0
+    att = api.get("/v1/attendees", params={"q[]": [only, "cancelled_at:*"]}).json()["attendees"][0]
+    assert att["cancelled_at"] == cancelled["cancelled_at"]
+    assert att["cancellation_reason"] == cancelled["cancellation_reason"]
+    # a patient's attendees: one per individual appointment plus their class places
+    pid = appts[-1]["patient_id"]
+    mine = sum(a["patient_id"] == pid for a in appts) + sum(a["patient_id"] == pid for a in classes)
+    assert (
+        api.get(f"/v1/patients/{pid}/attendees", params={"q[]": list(stars)}).json()["total_entries"] == mine
+    )
+    assert count(api, "/v1/attendees", f"patient_id:={pid}", *stars) == mine
 
 
 def test_sort(api: httpx.Client, export: dict[str, Any]) -> None:
@@ -359,6 +416,18 @@ def test_single_records_and_404(api: httpx.Client, export: dict[str, Any]) -> No
         assert r.status_code == 404
         assert r.headers["content-type"].startswith("text/html")
         assert "<title>Cliniko - 404</title>" in r.text
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [("POST", "/v1/group_appointments"), ("DELETE", "/v1/attendees/1"), ("PUT", "/v1/patients")],
+)
+def test_method_a_route_lacks_is_html_404(api: httpx.Client, method: str, path: str) -> None:
+    # spec §7: an unknown route is Cliniko's HTML 404 page; Rails routes by method and path
+    r = api.request(method, path)
+    assert r.status_code == 404
+    assert r.headers["content-type"].startswith("text/html")
+    assert "<title>Cliniko - 404</title>" in r.text
 
 
 def test_reference_lists_and_legacy_appointments(api: httpx.Client) -> None:

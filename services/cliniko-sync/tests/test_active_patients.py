@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from datetime import datetime
 
 from practice_sync_cli.testing_stack import Stack
+from practice_sync_cliniko_sync.service.cliniko_api import CLASS_BATCH, class_batches
 from practice_sync_cliniko_sync.testing import (
     add_account,
     comparable,
@@ -53,6 +55,43 @@ async def test_snapshot_matches_ground_truth_and_rerun_is_cheap(
     assert after - before == again.progress.requests + sum(r.progress.requests for r in others)
     assert again.progress.requests <= 5
     assert comparable(await published(stack, org, again.run_id)) == want
+
+
+PER_PAGE = 10  # cliniko_sync_service's page size
+
+
+def attendee_requests(stack: Stack, key: str) -> int:
+    with sandbox(stack) as c:
+        by_endpoint = c.get("/stats").json()["accounts"].get(key, {}).get("by_endpoint", {})
+    return sum(n for e, n in by_endpoint.items() if e.endswith("/attendees"))
+
+
+async def test_full_run_asks_only_for_class_attendees(stack: Stack, cliniko_sync_service: str) -> None:
+    # /attendees lists each individual appointment's attendee too (spec §6): a full run asks for the
+    # classes' attendees only, CLASS_BATCH classes a request. Classes added past one batch.
+    key, org = fresh(stack, patients=30, appointments=600)
+    people = [p["id"] for p in export(stack, key)["patients"]]
+    with sandbox(stack) as c:
+        for k in range(CLASS_BATCH):
+            body = {
+                "starts_at": f"2020-01-{1 + k % 28:02d}T09:00:00Z",
+                "patient_ids": people[k % 7 : k % 7 + 3],
+            }
+            assert c.post(f"/accounts/{key}/group_appointments", json=body).is_success
+    data = export(stack, key)
+    places = {g["id"]: len(g["attendees"]) for g in data["group_appointments"]}
+    batches = class_batches(places)
+    assert len(batches) == 2
+    want = sum(max(1, math.ceil(sum(places[g] for g in b) / PER_PAGE)) for b in batches)
+    whole_list = math.ceil((len(data["individual_appointments"]) + sum(places.values())) / PER_PAGE)
+
+    before = attendee_requests(stack, key)
+    run = await sync(stack, org, "full")
+    assert run.status == "succeeded", run.error
+    assert attendee_requests(stack, key) - before == want < whole_list
+    assert run.progress.pages == run.progress.pages_total == run.progress.requests
+    now = datetime.fromisoformat(run.counts["window_now"])
+    assert comparable(await published(stack, org, run.run_id)) == ground_truth(data, now)
 
 
 async def test_two_orgs_with_overlapping_ids_stay_apart(stack: Stack, cliniko_sync_service: str) -> None:

@@ -5,6 +5,9 @@ from __future__ import annotations
 import threading
 import time
 from datetime import UTC, datetime
+from email.utils import format_datetime
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
 class SandboxClock:
@@ -56,3 +59,30 @@ def iso_z(ts: datetime | None) -> str | None:
     if ts is None:
         return None
     return ts.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class ClockDateHeader:
+    """ASGI middleware: every response's `Date` is the sandbox clock's, as a provider's is its own.
+
+    A client may read the provider's time from `Date` (cliniko-sync caps a full run's high-water
+    marks with it), so a moved or frozen sandbox clock must show there. Uvicorn's own `Date` (real
+    time) is switched off by the runner (`date_header=False`).
+    """
+
+    def __init__(self, app: ASGIApp, clock: SandboxClock) -> None:
+        self.app = app
+        self.clock = clock
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_date(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                stamp = format_datetime(self.clock.now(), usegmt=True).encode()
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                message = {**message, "headers": [*headers, (b"date", stamp)]}
+            await send(message)
+
+        await self.app(scope, receive, send_with_date)

@@ -28,9 +28,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def serve_forever(app: FastAPI, host: str, port: int) -> None:
+    # The apps stamp `Date` from their own clock (clock.ClockDateHeader).
     if not port_is_free(host, port):
         raise SystemExit(f"port {host}:{port} is already in use; stop what holds it or pass --port")
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False, date_header=False)
 
 
 class ServerThread:
@@ -39,7 +40,10 @@ class ServerThread:
     def __init__(self, app: FastAPI, host: str = "127.0.0.1", port: int | None = None) -> None:
         self.host = host
         self.port = port or free_port(host)
-        config = uvicorn.Config(app, host=host, port=self.port, log_level="warning", access_log=False)
+        # The apps stamp `Date` from their own clock (clock.ClockDateHeader).
+        config = uvicorn.Config(
+            app, host=host, port=self.port, log_level="warning", access_log=False, date_header=False
+        )
         self.server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self.server.run, daemon=True)
 

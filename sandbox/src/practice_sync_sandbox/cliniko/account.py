@@ -156,7 +156,14 @@ class Account:
             "individual_appointments", IdSpace(b.base, 2 * b.stride), APPOINTMENT_COLUMNS
         )
         self.groups = Table("group_appointments", IdSpace(b.base + b.stride, 2 * b.stride), GROUP_COLUMNS)
-        self.attendees = Table("attendees", id_space(seed, key, "attendees"), ATTENDEE_COLUMNS)
+        # Attendees: every booking has them, a class one per patient and an individual appointment
+        # exactly one (its patient's). Only class attendees are stored; an individual appointment's
+        # is derived from the appointment. Interleaved like bookings: attendee row r is individual
+        # appointment r//2's when r is even and stored attendee r//2 when odd; its ID is
+        # base + stride*r.
+        self.attendee_ids = id_space(seed, key, "attendees")
+        att = self.attendee_ids
+        self.attendees = Table("attendees", IdSpace(att.base + att.stride, 2 * att.stride), ATTENDEE_COLUMNS)
         self.practitioners = Table(
             "practitioners", id_space(seed, key, "practitioners"), PRACTITIONER_COLUMNS
         )

@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from .._kit.clock import ClockDateHeader
 from . import control, routes
 from .config import ClinikoSandboxConfig
 from .guard import guard
@@ -26,14 +27,17 @@ def create_app(config: ClinikoSandboxConfig | None = None) -> FastAPI:
         redoc_url=None,
     )
     app.state.sandbox = state
+    app.add_middleware(ClockDateHeader, clock=state.clock)
     app.middleware("http")(guard)
     app.include_router(routes.router)
     app.include_router(control.router)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        # Cliniko answers unknown routes with its HTML 404 page; the control API stays JSON
-        if exc.status_code == 404 and not request.url.path.startswith("/_sandbox/"):
+        # Cliniko answers unknown routes with its HTML 404 page; the control API stays JSON. A
+        # known path with a method it lacks is an unknown route too: Rails routes by method and
+        # path, so it has no 405.
+        if exc.status_code in (404, 405) and not request.url.path.startswith("/_sandbox/"):
             return not_found()
         return json_response({"message": exc.detail}, exc.status_code)
 

@@ -116,6 +116,8 @@ TABLES: dict[str, Callable[[Account], Table]] = {
 
 def _render(request: Request, acc: Account, table: str, row: int) -> dict[str, Any]:
     r = Renderer(acc, api_base(request), state_of(request).config.empty_dates_as_blank)
+    if table == "attendees":
+        return r.attendee(row)  # a table row (class attendee), not a row of the /attendees list
     return r.for_resource(table)(row)
 
 

@@ -184,15 +184,32 @@ class Renderer:
         return self.group_appointment(r >> 1) if r & 1 else self.individual_appointment(r >> 1)
 
     def attendee(self, r: int) -> dict[str, Any]:
+        """A class attendee, by its row in the attendees table."""
         acc = self.acc
         c = acc.attendees.cols
-        aid = acc.attendees.id_of(r)
         gid = acc.groups.id_of(c["appointment"][r])
-        reason = c["cancellation_reason"][r]
         over = acc.overrides.get(("attendees", r), {})
+        return self._attendee(acc.attendees.id_of(r), gid, c, r, c["arrived"][r], over)
+
+    def individual_attendee(self, i: int) -> dict[str, Any]:
+        """An individual appointment's one attendee: its patient, sharing the appointment's state."""
+        acc = self.acc
+        c = acc.appointments.cols
+        aid = acc.attendee_ids.id_of(2 * i)
+        over = acc.overrides.get(("individual_appointments", i), {})
+        return self._attendee(aid, acc.appointments.id_of(i), c, i, c["patient_arrived"][i], over)
+
+    def listed_attendee(self, r: int) -> dict[str, Any]:
+        """Row r of the /attendees list: individual appointment r//2's when even, else class attendee r//2."""
+        return self.attendee(r >> 1) if r & 1 else self.individual_attendee(r >> 1)
+
+    def _attendee(
+        self, aid: int, booking_id: int, c: dict[str, Any], r: int, arrived: int, over: dict[str, Any]
+    ) -> dict[str, Any]:
+        reason = c["cancellation_reason"][r]
         return {
             "id": str(aid),
-            "arrived": bool(c["arrived"][r]),
+            "arrived": bool(arrived),
             "cancelled_at": self.ts(c["cancelled_at"][r]),
             "cancellation_reason": None if reason == NULL else reason,
             "cancellation_reason_description": CANCELLATION_REASONS.get(reason),
@@ -202,8 +219,8 @@ class Renderer:
             "created_at": self.ts(c["created_at"][r]),
             "updated_at": self.ts(c["updated_at"][r]),
             "early_cancellation": None,
-            "booking": self.link(f"bookings/{gid}"),
-            "patient": self.link(f"patients/{acc.patients.id_of(c['patient'][r])}"),
+            "booking": self.link(f"bookings/{booking_id}"),
+            "patient": self.link(f"patients/{self.acc.patients.id_of(c['patient'][r])}"),
             "patient_case": None,
             "invoices": self.link(f"attendees/{aid}/invoices"),
             "links": {"self": f"{self.base}/attendees/{aid}"},
@@ -273,7 +290,7 @@ class Renderer:
             "patients": self.patient,
             "individual_appointments": self.individual_appointment,
             "group_appointments": self.group_appointment,
-            "attendees": self.attendee,
+            "attendees": self.listed_attendee,
             "bookings": self.booking,
             "practitioners": self.practitioner,
             "businesses": self.business,

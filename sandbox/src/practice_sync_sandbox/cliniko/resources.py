@@ -8,9 +8,9 @@ turned into comparisons on rows.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from .account import Account
 from .table import NULL, IdSpace, Table
@@ -27,13 +27,19 @@ OPERATORS: dict[Kind, tuple[str, ...]] = {
 }
 
 
+class Postings(Protocol):
+    """Value -> rows holding it (a dict, or a view computing the rows on demand)."""
+
+    def get(self, value: int, default: Sequence[int], /) -> Sequence[int]: ...
+
+
 @dataclass(frozen=True)
 class Field:
     kind: Kind
     get: Callable[[int], Any]
     ids: IdSpace | None = None  # numeric fields: the ID sequence of the rows they hold
     identity: bool = False  # the record's own `id`: the row number is the value
-    postings: Callable[[], dict[int, list[int]]] | None = None  # value -> rows, for `=` lookups
+    postings: Callable[[], Postings] | None = None  # value -> rows, for `=` lookups
 
 
 @dataclass(frozen=True)
@@ -44,6 +50,11 @@ class Resource:
     fields: dict[str, Field]
     scopes: tuple[str, ...] = ()  # rows with a value here are hidden unless the query has `field:*`
     lookup: Callable[[str], int] = field(default=lambda _: NULL)  # public ID text -> row
+    # whether a row number is a record; interleaved lists (bookings, attendees) have gaps
+    contains: Callable[[int], bool] | None = None
+
+    def has_row(self, row: int) -> bool:
+        return self.contains(row) if self.contains is not None else 0 <= row < self.size()
 
 
 def _identity(r: int) -> int:
@@ -70,7 +81,7 @@ def _simple(
 
 
 def build_resources(acc: Account) -> dict[str, Resource]:
-    p, a, g, att = acc.patients, acc.appointments, acc.groups, acc.attendees
+    p, a, g = acc.patients, acc.appointments, acc.groups
     out: dict[str, Resource] = {}
 
     out["patients"] = _simple(
@@ -114,19 +125,7 @@ def build_resources(acc: Account) -> dict[str, Resource]:
         ("archived_at",),
     )
 
-    out["attendees"] = _simple(
-        "attendees",
-        att,
-        {
-            **_table_fields(att, ("archived_at", "cancelled_at", "deleted_at"), "datetime"),
-            "appointment_id": _ref(att, "appointment", g.ids),
-            "booking_id": _ref(att, "appointment", g.ids),
-            "patient_id": _ref(att, "patient", p.ids),
-            "patient_case_id": Field("numeric", lambda _r: NULL),
-        },
-        scoped,
-    )
-
+    out["attendees"] = _attendees(acc)
     out["bookings"] = _bookings(acc)
     out["practitioners"] = _simple("practitioners", acc.practitioners)
     out["businesses"] = _simple("businesses", acc.businesses)
@@ -157,15 +156,14 @@ def _bookings(acc: Account) -> Resource:
         return acc.group_patients(r >> 1) if r & 1 else [a.cols["patient"][r >> 1]]
 
     def rows() -> Iterable[int]:
-        return itertools.chain(range(0, 2 * len(a), 2), range(1, 2 * len(g), 2))
+        # in row (ID) order, so ties in any sort keep ID order
+        return sorted(itertools.chain(range(0, 2 * len(a), 2), range(1, 2 * len(g), 2)))
+
+    def contains(r: int) -> bool:
+        return _interleaved(r, len(a), len(g))
 
     def lookup(text: str) -> int:
-        if not text.isdigit():
-            return NULL
-        r = acc.booking_ids.row_of(int(text), 2 * max(len(a), len(g)) + 1)
-        if r == NULL or r >> 1 >= (len(g) if r & 1 else len(a)):
-            return NULL
-        return r
+        return _interleaved_lookup(text, acc.booking_ids, len(a), len(g))
 
     fields = {
         "id": Field("numeric", _identity, ids=acc.booking_ids, identity=True),
@@ -188,4 +186,95 @@ def _bookings(acc: Account) -> Resource:
         fields,
         scopes=("archived_at", "cancelled_at"),
         lookup=lookup,
+        contains=contains,
+    )
+
+
+def _interleaved(r: int, evens: int, odds: int) -> bool:
+    """Row r of an interleaved list: even rows are 0..evens-1 (doubled), odd rows 0..odds-1."""
+    return r >= 0 and (r >> 1) < (odds if r & 1 else evens)
+
+
+def _interleaved_lookup(text: str, ids: IdSpace, evens: int, odds: int) -> int:
+    if not text.isdigit():
+        return NULL
+    r = ids.row_of(int(text), 2 * max(evens, odds) + 1)
+    return r if r != NULL and _interleaved(r, evens, odds) else NULL
+
+
+@dataclass(frozen=True)
+class _MergedPostings:
+    """Rows of an interleaved list by value, from the two halves' postings (computed per lookup, so
+    they stay current as the tables change)."""
+
+    evens: Postings
+    odds: Postings
+
+    def get(self, value: int, default: Sequence[int], /) -> Sequence[int]:
+        rows = [2 * r for r in self.evens.get(value, ())]
+        rows += [2 * k + 1 for k in self.odds.get(value, ())]
+        return rows or default
+
+
+@dataclass(frozen=True)
+class _AttendeesByBooking:
+    """Attendee rows of a booking row: an individual appointment's one, or a class's."""
+
+    acc: Account
+
+    def get(self, value: int, default: Sequence[int], /) -> Sequence[int]:
+        if value < 0:
+            return default
+        if value & 1:
+            groups = self.acc.group_attendees
+            g = value >> 1
+            return [2 * k + 1 for k in groups[g]] if g < len(groups) else default
+        return [value] if (value >> 1) < len(self.acc.appointments) else default
+
+
+def _attendees(acc: Account) -> Resource:
+    """Every booking's attendees: an individual appointment's single one (even rows, derived from the
+    appointment, whose state it shares) and the stored class attendees (odd rows). Cliniko documents
+    attendees for both kinds (`/individual_appointments/{id}/attendees`, attendees.md)."""
+    a, att = acc.appointments, acc.attendees
+
+    def both(col: str) -> Callable[[int], Any]:
+        ac, tc = a.cols[col], att.cols[col]
+        return lambda r: tc[r >> 1] if r & 1 else ac[r >> 1]
+
+    appointment_col = att.cols["appointment"]
+
+    def booking_row(r: int) -> int:
+        # booking rows: individual i is 2i, class g is 2g+1
+        return 2 * appointment_col[r >> 1] + 1 if r & 1 else r & ~1
+
+    def rows() -> Iterable[int]:
+        # in row (ID) order, so ties in any sort keep ID order
+        return sorted(itertools.chain(range(0, 2 * len(a), 2), range(1, 2 * len(att), 2)))
+
+    booking = Field("numeric", booking_row, ids=acc.booking_ids, postings=lambda: _AttendeesByBooking(acc))
+    fields = {
+        "id": Field("numeric", _identity, ids=acc.attendee_ids, identity=True),
+        **{
+            c: Field("datetime", both(c))
+            for c in ("archived_at", "cancelled_at", "created_at", "deleted_at", "updated_at")
+        },
+        "appointment_id": booking,
+        "booking_id": booking,
+        "patient_id": Field(
+            "numeric",
+            both("patient"),
+            ids=acc.patients.ids,
+            postings=lambda: _MergedPostings(a.postings("patient"), att.postings("patient")),
+        ),
+        "patient_case_id": Field("numeric", lambda _r: NULL),
+    }
+    return Resource(
+        "attendees",
+        lambda: len(a) + len(att),
+        rows,
+        fields,
+        scopes=("archived_at", "cancelled_at"),
+        lookup=lambda text: _interleaved_lookup(text, acc.attendee_ids, len(a), len(att)),
+        contains=lambda r: _interleaved(r, len(a), len(att)),
     )

@@ -150,6 +150,11 @@ def patient_attendees(request: Request, ident: str) -> Response:
     return _sub_list(request, "patients", ident, "attendees", "patient_id", "attendees")
 
 
+@router.get("/individual_appointments/{ident}/attendees")
+def appointment_attendees(request: Request, ident: str) -> Response:
+    return _sub_list(request, "individual_appointments", ident, "attendees", "appointment_id", "attendees")
+
+
 @router.get("/group_appointments/{ident}/attendees")
 def group_attendees(request: Request, ident: str) -> Response:
     return _sub_list(request, "group_appointments", ident, "attendees", "appointment_id", "attendees")

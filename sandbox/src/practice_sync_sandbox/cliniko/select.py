@@ -138,7 +138,6 @@ def _string(g: Callable[[int], Any], op: str, x: str) -> Callable[[Iterable[int]
 def _candidates(resource: Resource, filters: tuple[Filter, ...]) -> Iterable[int]:
     """Rows matching the most selective `=` filter on an ID or indexed reference, else every row."""
     best: list[int] | None = None
-    size = resource.size()
     for f in filters:
         spec = resource.fields[f.field]
         if f.op != "=" or spec.kind != "numeric" or spec.ids is None:
@@ -148,7 +147,8 @@ def _candidates(resource: Resource, filters: tuple[Filter, ...]) -> Iterable[int
         ids = spec.ids
         rows_wanted = {ids.floor(v) for v in map(int, f.value.split(",")) if ids.id_of(ids.floor(v)) == v}
         if spec.identity:
-            found = sorted(r for r in rows_wanted if 0 <= r < size)
+            # interleaved lists (bookings, attendees) have row numbers that are no record
+            found = sorted(r for r in rows_wanted if resource.has_row(r))
         else:
             assert spec.postings is not None
             post = spec.postings()

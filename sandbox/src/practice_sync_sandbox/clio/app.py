@@ -10,6 +10,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from practice_sync_sandbox._kit.clock import ClockDateHeader
 from practice_sync_sandbox.clio.config import ClioSandboxConfig
 from practice_sync_sandbox.clio.contacts import contacts_router
 from practice_sync_sandbox.clio.control import control_router
@@ -39,6 +40,7 @@ def create_app(config: ClioSandboxConfig | None = None) -> FastAPI:
     app = FastAPI(title="Clio Manage API v4 sandbox", version="4.0.13", lifespan=lifespan)
     app.state.sandbox = sb
     app.state.dispatcher = dispatcher
+    app.add_middleware(ClockDateHeader, clock=sb.clock)
 
     @app.exception_handler(ClioError)
     async def clio_error(_: Request, exc: ClioError) -> Response:

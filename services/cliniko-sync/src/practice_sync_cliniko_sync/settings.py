@@ -24,6 +24,9 @@ class Settings(CommonSettings):
     # How a first (full) run gets all-time totals: "auto" picks the cheaper in requests per org
     # (crawl the history before the window, or one count request per active patient).
     cliniko_totals_method: Literal["auto", "history_crawl", "per_patient_counts"] = "auto"
+    # A full run's high-water marks are its start on Cliniko's clock less this much (see
+    # RunExecutor._crawl_start): the first delta re-reads what changed in this span, harmlessly.
+    cliniko_mark_margin_s: int = Field(default=60, ge=0, le=86_400)
     # Publishes sync.requested for every Cliniko org this often; 0 turns the scheduler off.
     schedule_interval_s: float = Field(default=0, ge=0)
     # A running run without a heartbeat this long belonged to a dead worker and is resumed.

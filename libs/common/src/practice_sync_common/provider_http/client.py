@@ -8,6 +8,8 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
@@ -58,6 +60,8 @@ class ProviderClient:
         self.budget = budget
         self.policy = policy or BackoffPolicy()
         self.stats = ClientStats()
+        # The provider's clock, from the `Date` of its latest answer (None until one carries it).
+        self.provider_time: datetime | None = None
         self._on_unauthorized = on_unauthorized
         self._rng = rng or random.Random()
         self._http = httpx.AsyncClient(
@@ -109,6 +113,7 @@ class ProviderClient:
                 await asyncio.sleep(self.policy.delay(failures, self._rng))
                 continue
             status = response.status_code
+            self.provider_time = _date_header(response) or self.provider_time
             self.stats.by_status[status] = self.stats.by_status.get(status, 0) + 1
             self.budget.observe(
                 int_header(response, "X-RateLimit-Limit"),
@@ -185,6 +190,17 @@ def _float_header(response: httpx.Response, name: str) -> float | None:
         return float(raw) if raw is not None else None
     except ValueError:
         return None
+
+
+def _date_header(response: httpx.Response) -> datetime | None:
+    raw = response.headers.get("Date")
+    try:
+        when = parsedate_to_datetime(raw) if raw else None
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)
 
 
 def _path(url: str) -> str:

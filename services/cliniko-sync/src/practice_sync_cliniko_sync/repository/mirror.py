@@ -216,3 +216,9 @@ async def mirrored_starts(
         )
     )
     return {r.id: (r.patient_id, r.starts_at) for r in rows}
+
+
+async def class_ids(session: AsyncSession, org_id: str) -> list[str]:
+    """Every mirrored class (all states) of the org: a full run asks for their attendees."""
+    g = group_appointments
+    return list(await session.scalars(select(g.c.id).where(g.c.org_id == org_id)))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Iterable
 from typing import Any
 from urllib.parse import urlencode
 
@@ -52,6 +52,31 @@ def list_url(api_url: str, resource: str, filters: list[str], per_page: int, sor
     if sort:
         params.append(("sort", sort))
     return f"{api_url.rstrip('/')}/{resource}?{urlencode(params)}"
+
+
+# Class ids per `/attendees?q[]=appointment_id:=…` request. Cliniko ids are 19-digit strings: 50 of
+# them with their URL-encoded commas (`%2C`) are ~1,100 characters, and with the host, the `*`
+# filters and `per_page` the URL stays under 2,000, the length every proxy and server passes
+# (100 ids would be ~2,300). Fewer ids per URL would cost more requests: each batch ends on a part page.
+CLASS_BATCH = 50
+# Attendees are fetched with these so cancelled and archived places are seen (spec §9.3, §9.5).
+ATTENDEE_STARS = ("cancelled_at:*", "archived_at:*")
+
+
+def class_batches(class_ids: Iterable[str], size: int = CLASS_BATCH) -> list[list[str]]:
+    """The classes in id order (numeric: ids are 64-bit integers as text), `size` per batch.
+
+    A full run's checkpoint names a batch by its index, so the order must be the same on resume;
+    the benchmark's floor uses this too.
+    """
+    ordered = sorted(set(class_ids), key=int)
+    return [ordered[start : start + size] for start in range(0, len(ordered), size)]
+
+
+def class_attendees_url(api_url: str, class_ids: list[str], per_page: int) -> str:
+    return list_url(
+        api_url, "attendees", ["appointment_id:=" + ",".join(class_ids), *ATTENDEE_STARS], per_page
+    )
 
 
 Page = tuple[dict[str, Any], str | None]

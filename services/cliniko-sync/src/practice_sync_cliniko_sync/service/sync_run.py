@@ -12,7 +12,7 @@ import math
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -30,7 +30,16 @@ from practice_sync_cliniko_sync.repository.tables import (
     patients,
 )
 from practice_sync_cliniko_sync.service import rows as to_rows
-from practice_sync_cliniko_sync.service.cliniko_api import Budgets, Page, list_url, make_client, pages_from
+from practice_sync_cliniko_sync.service.cliniko_api import (
+    ATTENDEE_STARS,
+    Budgets,
+    Page,
+    class_attendees_url,
+    class_batches,
+    list_url,
+    make_client,
+    pages_from,
+)
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
@@ -78,7 +87,10 @@ def _individual(part: str) -> Phase:
 PHASES = (
     _individual("window"),
     Phase("group_appointments", group_appointments, to_rows.group_row, ("archived_at:*",), True),
-    Phase("attendees", attendees, to_rows.attendee_row, ("cancelled_at:*", "archived_at:*"), True),
+    # Full runs ask for the mirrored classes' attendees, CLASS_BATCH classes a request; incremental
+    # runs read the `updated_at` delta of the whole list and keep only class attendees (/attendees
+    # also lists each individual appointment's one attendee: spec §6).
+    Phase("attendees", attendees, to_rows.attendee_row, ATTENDEE_STARS, True),
     _individual("history"),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
@@ -193,6 +205,10 @@ class RunExecutor:
                 filters.append(f"starts_at:<{cp['split']}")
             return list_url(api_url, phase.resource, filters, per_page)
         water = cp["waters"].get(phase.resource)
+        if water is None:
+            # A list without a mark (a full run of an older version left an empty list without
+            # one): read it whole, once; its newest record becomes its mark.
+            return list_url(api_url, phase.resource, filters, per_page, "updated_at")
         # Inclusive with the mark, so a change in the same second as the last one seen is not lost;
         # the records at the mark come back and are upserted again, harmlessly. When a page or more
         # of records sit on the mark (a bulk import, or the sandbox's generated data), re-reading
@@ -228,17 +244,40 @@ class RunExecutor:
 
     async def _total(self, url: str, planned: bool = False) -> int:
         """`total_entries` of a one-record page: Cliniko's cheap count."""
+        return int((await self._one_page(url, planned)).get("total_entries") or 0)
+
+    async def _one_page(self, url: str, planned: bool = False) -> dict[str, Any]:
         assert self.client is not None
         if not planned:
             self._plan(1)
-        total = 0
+        page: dict[str, Any] = {}
         async with aclosing(pages_from(self.client, url, ahead=0)) as one:
             async for body, _ in one:
-                total = int(body.get("total_entries") or 0)
+                page = body
                 break
         self.progress.pages += 1
         self._sync_stats()
-        return total
+        return page
+
+    async def _unchanged(self, cp: dict[str, Any], phase: Phase, api_url: str) -> bool:
+        """One request instead of a strict delta and its tie count, when the list has not changed.
+
+        The newest record from the mark on (`sort=updated_at:desc`, one record) and the count of
+        them: all still on the mark, and as many as the mirror has there, means none changed and
+        none arrived (a record leaves the mark only by changing, which puts it past the mark).
+        Otherwise the strict delta and its tie count run as before: a check made before the delta
+        could miss an arrival on the mark while a mirrored one changes in between.
+        """
+        water = cp["waters"][phase.resource]
+        url = list_url(
+            api_url, phase.resource, [f"updated_at:>={water}", *phase.star_filters], 1, "updated_at:desc"
+        )
+        body = await self._one_page(url)
+        records = body.get(phase.resource)
+        newest = records[0].get("updated_at") if isinstance(records, list) and records else None
+        total = int(body.get("total_entries") or 0)
+        on_mark = int(cp["ties"].get(phase.resource, 0))
+        return total == on_mark and (total == 0 or newest == water)
 
     async def _choose(self, cp: dict[str, Any], api_url: str) -> None:
         """Full run, window and classes mirrored: crawl the older history, or count per patient?
@@ -281,14 +320,65 @@ class RunExecutor:
                 if cp["kind"] != "full" or cp["method"] != "history_crawl":
                     cp.update(phase=cp["phase"] + 1, next=None)
                     continue
-            if cp["kind"] == "incremental" and phase.resource not in cp["waters"]:
-                cp.update(phase=cp["phase"] + 1, next=None)
+            if cp["kind"] == "full" and phase.resource == "attendees":
+                await self._crawl_class_attendees(cp, phase, api_url)
                 continue
+            probed = cp.setdefault("probed", [])
+            if (
+                cp["kind"] == "incremental"
+                and cp["next"] is None
+                and self._strict(cp, phase)
+                and phase.resource not in probed
+            ):
+                probed.append(phase.resource)
+                if await self._unchanged(cp, phase, api_url):
+                    async with unit_of_work(self.d.sessions) as s:
+                        await self._list_done(s, cp, phase)
+                        await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+                    continue
             url = cp["next"] or self._first_url(cp, phase, api_url)
             self.progress.phase = phase.resource
             first = cp["next"] is None
             async with aclosing(pages_from(self.client, url)) as pages:
                 await self._crawl_pages(cp, phase, pages, first, api_url)
+
+    async def _crawl_class_attendees(self, cp: dict[str, Any], phase: Phase, api_url: str) -> None:
+        """Full run: the attendees of the mirrored classes, batch after batch (spec §9.3).
+
+        The group phase is done, so the mirror's classes (and so the batches) stay the same until
+        this phase ends, and a resumed run rebuilds them alike: the checkpoint keeps the batch's
+        index and, within it, the next link.
+        """
+        assert self.client is not None
+        index = cp["phase"]
+        async with unit_of_work(self.d.sessions) as s:
+            batches = class_batches(await mirror.class_ids(s, self.run.org_id))
+            if not batches:  # no classes: nothing to ask
+                await self._list_done(s, cp, phase)
+                await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+                return
+        if "batch" not in cp:
+            # A new phase, or a checkpoint written before attendees came in batches (its link
+            # walks the whole list): start at the first batch.
+            cp.update(batch=0, next=None)
+        cp["batches"] = len(batches)
+        self.progress.phase = phase.resource
+        per_page = self.d.settings.cliniko_per_page
+        while cp["phase"] == index:
+            url = cp["next"] or class_attendees_url(api_url, batches[cp["batch"]], per_page)
+            first = cp["next"] is None
+            async with aclosing(pages_from(self.client, url)) as pages:
+                await self._crawl_pages(cp, phase, pages, first, api_url)
+
+    async def _list_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
+        """A list (or a batch of class attendees) has no next page: on to the next batch or phase."""
+        if cp.get("batch") is not None and cp["batch"] + 1 < cp.get("batches", 0):
+            cp.update(batch=cp["batch"] + 1, next=None)
+            return
+        cp.pop("batch", None)
+        cp.pop("batches", None)
+        cp.update(phase=cp["phase"] + 1, next=None)
+        await self._phase_done(s, cp, phase)
 
     async def _crawl_pages(
         self, cp: dict[str, Any], phase: Phase, pages: AsyncIterator[Page], first: bool, api_url: str
@@ -307,7 +397,11 @@ class RunExecutor:
                     1, math.ceil(total / self.d.settings.cliniko_per_page)
                 )
                 first = False
+            if cp["kind"] == "full":
+                self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
             batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
+            # On a delta every record read moves the mark, the attendees of individual
+            # appointments dropped below too: the next delta starts past them.
             seen = max((r["updated_at"] for r in batch), default="")
             if seen > cp["seen"].get(phase.resource, ""):
                 cp["seen"][phase.resource] = seen
@@ -328,8 +422,7 @@ class RunExecutor:
                 elif strict and await self._tie_check(s, cp, phase, api_url):
                     cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
                 else:
-                    cp.update(phase=cp["phase"] + 1, next=None)
-                    await self._phase_done(s, cp, phase)
+                    await self._list_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _drop_stale_bases(
@@ -355,15 +448,39 @@ class RunExecutor:
 
     async def _phase_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
         org = self.run.org_id
+        if cp["kind"] == "full":
+            # Not the newest record seen: the crawl goes in created_at order, so a record behind
+            # the cursor that changed during the crawl can be older than one ahead of it that
+            # changed later. Every change made after the crawl began is at or past its start, so
+            # the first delta starts there (minus the margin); it re-reads only what changed since.
+            # Every list gets the mark, read or empty, so a first class made later is seen too;
+            # patients are fetched by id on full runs, and their delta starts there as well.
+            mark = self._crawl_start(cp)
+            await mirror.set_high_water(s, org, phase.resource, mark)
+            if phase.resource == "attendees":
+                await mirror.set_high_water(s, org, "patients", mark)
+            return
+        # A delta is sorted by updated_at: the newest record read is where the next one starts.
         mark = cp["seen"].get(phase.resource) or cp["waters"].get(phase.resource)
         if mark:
             await mirror.set_high_water(s, org, phase.resource, mark)
-        if cp["kind"] == "full" and phase.resource == "attendees":
-            # Patients are fetched by id on full runs; later patient changes carry updated_at past
-            # the newest record seen anywhere in this crawl.
-            newest = max((v for v in cp["seen"].values() if v), default="")
-            if newest:
-                await mirror.set_high_water(s, org, "patients", newest)
+
+    def _crawl_start(self, cp: dict[str, Any]) -> str:
+        """A full run's start on Cliniko's clock, less the margin: kept in the checkpoint.
+
+        Cliniko's clock is its answers' `Date` (a resumed run keeps the first run's); ours bounds it
+        so a provider clock that runs fast can never put the mark past changes still to come. The
+        margin (`cliniko_mark_margin_s`) covers a record stamped before it was committed, and
+        Cliniko's servers disagreeing by a little.
+        """
+        if "crawl_start" not in cp:
+            assert self.client is not None
+            ours = datetime.now(UTC)
+            theirs = self.client.provider_time
+            started = min(ours, theirs) if theirs is not None else ours
+            margin = timedelta(seconds=self.d.settings.cliniko_mark_margin_s)
+            cp["crawl_start"] = cliniko_time(started - margin)
+        return str(cp["crawl_start"])
 
     async def _snapshot(self, cp: dict[str, Any], api_url: str) -> dict[str, Any]:
         org = self.run.org_id

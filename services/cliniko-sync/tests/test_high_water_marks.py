@@ -1,0 +1,141 @@
+"""Where a full run leaves each list's high-water mark, so the deltas after it miss nothing.
+
+A full run reads in `created_at` order, so a record behind the cursor can change while the crawl
+runs and still be older than a later change ahead of it; and a list that was empty has no newest
+record. Both must be caught by the next incremental run. Real sandbox, broker and Postgres.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from practice_sync_cli.testing_stack import Stack
+from practice_sync_cliniko_sync.testing import (
+    add_account,
+    comparable,
+    export,
+    get_run,
+    ground_truth,
+    published,
+    register_org,
+    request_sync,
+    sandbox,
+    sync,
+    wait_run,
+)
+
+
+def z(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def cancel(stack: Stack, key: str, appointment: str) -> None:
+    with sandbox(stack) as c:
+        r = c.post(
+            f"/accounts/{key}/individual_appointments/{appointment}/cancel", json={"cancellation_reason": 50}
+        )
+        assert r.is_success, r.text
+
+
+async def test_a_change_behind_the_full_crawls_cursor_is_seen_by_the_next_delta(
+    stack: Stack, cliniko_sync_service: str
+) -> None:
+    n = uuid.uuid4().hex[:10]
+    key, org = f"h{n}mark-au1", f"mark-{n}"
+    add_account(stack, key, patients=60, appointments=2400)
+    register_org(stack, org, key)
+    now = datetime.now(UTC)
+    start = now - timedelta(days=60)
+
+    def starts(a: dict[str, Any]) -> datetime:
+        return datetime.fromisoformat(a["starts_at"].replace("Z", "+00:00"))
+
+    def live(a: dict[str, Any]) -> bool:
+        return not any(a[f] for f in ("cancelled_at", "archived_at", "deleted_at", "did_not_arrive"))
+
+    # The full run reads the window (starts_at from its start on) first, in created_at order, ties
+    # in row order (the export's): `behind` is read early, `ahead` last.
+    window = sorted(
+        (a for a in export(stack, key)["individual_appointments"] if starts(a) >= start + timedelta(days=1)),
+        key=lambda a: a["created_at"],
+    )
+    assert len(window) > 60  # pages of 10: acting at the third leaves several to go
+    behind = next(a["id"] for a in window if live(a) and starts(a) <= now)
+    ahead = next(a["id"] for a in reversed(window) if not a["cancelled_at"])
+    assert window.index(next(a for a in window if a["id"] == ahead)) >= len(window) - 10
+
+    with sandbox(stack) as c:  # slow enough to act while the window is being read
+        limit = c.get("/rate-limit").json()
+        # The rest of the run (per-patient counts) at the service's own pace, not the sandbox's.
+        c.post("/rate-limit", json={"limit": 6000, "window_s": 60}).raise_for_status()
+        c.post("/faults", json={"latency_ms": 100}).raise_for_status()
+    try:
+        run_id = await request_sync(stack, org, "full")
+        deadline = time.monotonic() + 60
+        while True:
+            run = await get_run(stack, run_id)
+            if run.progress.phase == "individual_appointments" and run.progress.pages >= 3:
+                break
+            assert run.status in ("queued", "running") and time.monotonic() < deadline, run
+            await asyncio.sleep(0.02)
+        cancel(stack, key, behind)  # already read: the crawl keeps its old state
+        with sandbox(stack) as c:  # a later second on the provider's clock, without waiting
+            c.post("/clock", json={"advance_seconds": 2}).raise_for_status()
+        cancel(stack, key, ahead)  # not read yet: the crawl sees this change, the newest one
+    finally:
+        with sandbox(stack) as c:
+            c.delete("/faults").raise_for_status()
+    try:
+        full = await wait_run(stack, run_id)
+    finally:
+        with sandbox(stack) as c:
+            body = {"limit": limit["limit"], "window_s": limit["window_s"]}
+            c.post("/rate-limit", json=body).raise_for_status()
+    assert full.status == "succeeded", full.error
+    assert full.progress.pages_total and full.progress.pages > 3  # it was mid-crawl when we acted
+
+    again = await sync(stack, org)
+    assert again.status == "succeeded" and again.counts["kind"] == "incremental"
+    at = datetime.fromisoformat(again.counts["window_now"])
+    data = export(stack, key)
+    assert {a["id"]: bool(a["cancelled_at"]) for a in data["individual_appointments"]}[behind]
+    got = comparable(await published(stack, org, again.run_id))
+    assert got == ground_truth(data, at)
+    assert all(behind not in p["recent"] for p in got.values())
+
+
+async def test_a_first_class_after_a_full_run_without_classes_is_seen(
+    stack: Stack, cliniko_sync_service: str
+) -> None:
+    n = uuid.uuid4().hex[:10]
+    key, org = f"c{n}class-au1", f"class-{n}"
+    add_account(stack, key, 0, 0)
+    register_org(stack, org, key)
+    now = datetime.now(UTC)
+    with sandbox(stack) as c:
+
+        def post(path: str, body: dict[str, Any]) -> str:
+            r = c.post(f"/accounts/{key}/{path}", json=body)
+            assert r.is_success, r.text
+            return str(r.json()["id"])
+
+        first = post("patients", {"first_name": "Ada", "last_name": "Solo"})
+        post("individual_appointments", {"patient_id": first, "starts_at": z(now - timedelta(days=3))})
+        full = await sync(stack, org)
+        assert full.status == "succeeded" and full.counts["kind"] == "full"
+        assert full.counts["active_patients"] == 1
+
+        # The org's first class, with a patient who has nothing else: the class and its attendee
+        # lists had nothing to read on the full run, and still get their deltas.
+        joiner = post("patients", {"first_name": "Bo", "last_name": "Class"})
+        post("group_appointments", {"starts_at": z(now - timedelta(days=2)), "patient_ids": [joiner]})
+
+    again = await sync(stack, org)
+    assert again.status == "succeeded" and again.counts["kind"] == "incremental"
+    got = comparable(await published(stack, org, again.run_id))
+    assert got == ground_truth(export(stack, key), datetime.fromisoformat(again.counts["window_now"]))
+    assert set(got) == {first, joiner}
