@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -100,6 +101,48 @@ def test_fault_kinds(fresh_server: ServerThread) -> None:
         assert 5 <= sum(code >= 500 for code in codes) <= 35
         control(s, "DELETE", "/faults")
         assert httpx.post(f"{s.url}/_sandbox/faults", json={"explode": 1}).status_code == 422
+
+
+def test_unreadable_records_spoil_one_record_of_each_of_the_next_list_pages(
+    fresh_server: ServerThread,
+) -> None:
+    s = fresh_server
+    page = {"per_page": 3, "q[]": ["cancelled_at:*", "archived_at:*"]}
+    with api_client(s.url) as c:
+        whole = c.get("/v1/individual_appointments", params=page).json()["individual_appointments"]
+        control(s, "POST", "/faults", json={"unreadable_records": 3})
+
+        # Neither a single record nor an empty page has a record to spoil: the fault waits.
+        assert c.get(f"/v1/individual_appointments/{whole[0]['id']}").json() == whole[0]
+        empty = c.get("/v1/individual_appointments", params={"q[]": "id:=1"}).json()
+        assert empty["individual_appointments"] == []
+
+        served = c.get("/v1/individual_appointments", params=page).json()["individual_appointments"]
+        assert served[0] == {**whole[0], "starts_at": "Invalid date"}
+        assert served[1:] == whole[1:]
+        # the same fault on the same request spoils the same record the same way
+        assert c.get("/v1/individual_appointments", params=page).json()["individual_appointments"] == served
+        assert control(s, "GET", "/faults").json()["unreadable_records"] == 1
+
+        # a resource without `starts_at` gets a timestamp it does have
+        patients = c.get("/v1/patients", params={"per_page": 2}).json()["patients"]
+        assert patients[0]["updated_at"] == "Invalid date"
+        assert datetime.fromisoformat(patients[1]["updated_at"].replace("Z", "+00:00"))
+
+        # spent: the stored records were never changed
+        assert c.get("/v1/individual_appointments", params=page).json()["individual_appointments"] == whole
+
+        control(s, "POST", "/faults", json={"unreadable_records": 5})
+        control(s, "DELETE", "/faults")
+        assert c.get("/v1/individual_appointments", params=page).json()["individual_appointments"] == whole
+
+        # a page the client receives garbled anyway does not spend it
+        control(s, "POST", "/faults", json={"malformed_pages": 1, "unreadable_records": 1})
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(c.get("/v1/individual_appointments", params=page).text)
+        served = c.get("/v1/individual_appointments", params=page).json()["individual_appointments"]
+        assert served[0]["starts_at"] == "Invalid date"
+        control(s, "DELETE", "/faults")
 
 
 # -- changes ---------------------------------------------------------------------------------------

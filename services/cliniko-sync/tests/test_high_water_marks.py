@@ -139,3 +139,67 @@ async def test_a_first_class_after_a_full_run_without_classes_is_seen(
     got = comparable(await published(stack, org, again.run_id))
     assert got == ground_truth(export(stack, key), datetime.fromisoformat(again.counts["window_now"]))
     assert set(got) == {first, joiner}
+
+
+async def test_a_record_changed_again_during_a_delta_does_not_hide_another(
+    stack: Stack, cliniko_sync_service: str
+) -> None:
+    # Cliniko pages by number: a record the delta already read that changes again moves to the end,
+    # and the record at the next page boundary slides onto a page already fetched, unread. The next
+    # delta must still see that record's change (DeltaWalk).
+    n = uuid.uuid4().hex[:10]
+    key, org = f"w{n}walk-au1", f"walk-{n}"
+    add_account(stack, key, patients=60, appointments=3600)
+    register_org(stack, org, key)
+    now = datetime.now(UTC)
+    with sandbox(stack) as c:
+        limit = c.get("/rate-limit").json()
+        c.post("/rate-limit", json={"limit": 6000, "window_s": 60}).raise_for_status()
+    try:
+        full = await sync(stack, org)
+        assert full.status == "succeeded" and full.counts["kind"] == "full", full.error
+        # Changes that all matter to the snapshot: recent visits cancelled, 10 to a delta page.
+        recent = [
+            a["id"]
+            for a in export(stack, key)["individual_appointments"]
+            if now - timedelta(days=59)
+            <= datetime.fromisoformat(a["starts_at"].replace("Z", "+00:00"))
+            <= now
+            and not any(a[f] for f in ("cancelled_at", "archived_at", "deleted_at", "did_not_arrive"))
+        ]
+        recent = recent[:70]  # seven delta pages of 10, more than fetched ahead when we act
+        assert len(recent) == 70
+        for ident in recent:
+            cancel(stack, key, ident)
+
+        with sandbox(stack) as c:  # slow enough to act between the delta's pages
+            c.post("/faults", json={"latency_ms": 150}).raise_for_status()
+        try:
+            run_id = await request_sync(stack, org, "auto")
+            deadline = time.monotonic() + 60
+            while True:
+                run = await get_run(stack, run_id)
+                if run.progress.phase == "individual_appointments" and run.progress.pages >= 2:
+                    break
+                assert run.status in ("queued", "running") and time.monotonic() < deadline, run
+                await asyncio.sleep(0.02)
+            with sandbox(stack) as c:  # the first change, read on the delta's first page, changes again
+                r = c.post(f"/accounts/{key}/individual_appointments/{recent[0]}/archive", json={})
+                assert r.is_success, r.text
+        finally:
+            with sandbox(stack) as c:
+                c.delete("/faults").raise_for_status()
+        delta = await wait_run(stack, run_id)
+        assert delta.status == "succeeded" and delta.counts["kind"] == "incremental", delta.error
+        # The re-read record is how the walk knew (the list shifted under it).
+        assert delta.progress.records > 70
+
+        again = await sync(stack, org)
+    finally:
+        with sandbox(stack) as c:
+            body = {"limit": limit["limit"], "window_s": limit["window_s"]}
+            c.post("/rate-limit", json=body).raise_for_status()
+    assert again.status == "succeeded" and again.counts["kind"] == "incremental"
+    got = comparable(await published(stack, org, again.run_id))
+    assert got == ground_truth(export(stack, key), datetime.fromisoformat(again.counts["window_now"]))
+    assert not {i for p in got.values() for i in p["recent"]} & set(recent)

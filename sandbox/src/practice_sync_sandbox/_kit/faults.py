@@ -15,7 +15,9 @@ class FaultPlan:
     """What the next requests should suffer.
 
     Counted faults (`force_429`, `malformed_pages`, `cut_connections`) are spent one per request;
-    `error_rate` draws from a seeded generator so a run is repeatable.
+    `error_rate` draws from a seeded generator so a run is repeatable. `unreadable_records` is spent
+    only by a list response that has a record to spoil (the simulator says which responses those are,
+    through `spend_unreadable_record`), so an empty page or a single record leaves it for a later one.
     """
 
     force_429: int = 0
@@ -26,6 +28,7 @@ class FaultPlan:
     malformed_pages: int = 0
     cut_connections: int = 0
     seed: int = 0
+    unreadable_records: int = 0  # the next N list pages carry one record with a field no client can read
 
 
 @dataclass(frozen=True)
@@ -70,3 +73,10 @@ class FaultInjector:
                 p.malformed_pages -= 1
                 return Fault("malformed", 200, latency)
             return Fault("none", 200, latency)
+
+    def spend_unreadable_record(self) -> bool:
+        with self._lock:
+            if self.plan.unreadable_records > 0:
+                self.plan.unreadable_records -= 1
+                return True
+            return False

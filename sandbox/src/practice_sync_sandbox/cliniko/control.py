@@ -366,7 +366,7 @@ def get_faults(request: Request) -> Response:
 @router.post("/faults")
 def set_faults(request: Request, body: dict[str, Any] = JsonBody) -> Response:
     """A FaultPlan: force_429, server_errors (burst), error_rate, error_statuses, latency_ms,
-    malformed_pages, cut_connections, seed. Replaces the current plan."""
+    malformed_pages, cut_connections, seed, unreadable_records. Replaces the current plan."""
     names = {f.name for f in dataclasses.fields(FaultPlan)}
     unknown = sorted(set(body) - names)
     if unknown:

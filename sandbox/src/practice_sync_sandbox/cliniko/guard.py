@@ -131,6 +131,8 @@ async def guard(request: Request, call_next: CallNext) -> Response:
         return _injected_error(fault.status)
 
     request.state.account = slot
+    # A list route spoils a record only in a body that reaches the client whole (routes.list_response).
+    request.state.fault = fault
     response = await call_next(request)
     if cfg.rate_limit_info_headers:
         response.headers.update(rate_headers)

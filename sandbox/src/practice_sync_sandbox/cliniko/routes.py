@@ -87,7 +87,23 @@ def list_response(
     if scope:
         q = ListQuery(q.filters[len(scope) :], *_rest(q))
     links = _links(request, path or name, q, total)
+    if items and request.state.fault.kind == "none" and state_of(request).faults.spend_unreadable_record():
+        _spoil(items[0])
     return json_response({name: items, "total_entries": total, "links": links})
+
+
+# What a date formatter prints for a time it could not format: a bug on the provider's side that a
+# client must survive. Not ISO-8601, so a client's date parser refuses it rather than misreading it.
+UNREADABLE_TIME = "Invalid date"
+
+
+def _spoil(item: dict[str, Any]) -> None:
+    """The `unreadable_records` fault: only the served copy changes, the stored record stays whole.
+
+    `starts_at` where the resource has one (appointments, classes, bookings), otherwise `updated_at`,
+    which every listed resource has.
+    """
+    item["starts_at" if "starts_at" in item else "updated_at"] = UNREADABLE_TIME
 
 
 def _rest(q: ListQuery) -> tuple[Any, ...]:

@@ -40,6 +40,7 @@ from practice_sync_cliniko_sync.service.cliniko_api import (
     make_client,
     pages_from,
 )
+from practice_sync_cliniko_sync.service.delta_walk import DeltaWalk
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
@@ -139,6 +140,7 @@ class RunExecutor:
         self.base_throttled = self.progress.throttled_429
         self.base_retries = self.progress.retries
         self.client: ProviderClient | None = None
+        self._walks: dict[str, DeltaWalk] = {}  # this process's delta walks, by list
 
     def _sync_stats(self) -> None:
         assert self.client is not None
@@ -384,6 +386,13 @@ class RunExecutor:
         self, cp: dict[str, Any], phase: Phase, pages: AsyncIterator[Page], first: bool, api_url: str
     ) -> None:
         org, dna = self.run.org_id, self.d.settings.did_not_arrive
+        if cp["kind"] == "incremental":
+            if first:
+                self._walks[phase.resource] = DeltaWalk()
+            elif phase.resource not in self._walks and phase.resource not in cp.setdefault("unproven", []):
+                # Resumed inside a walk another process began: its pages cannot be checked for a
+                # skipped record (DeltaWalk), so this run does not move the list's mark.
+                cp["unproven"].append(phase.resource)
         async for body, next_url in pages:
             records = body.get(phase.resource)
             if not isinstance(records, list):
@@ -400,11 +409,15 @@ class RunExecutor:
             if cp["kind"] == "full":
                 self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
             batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
-            # On a delta every record read moves the mark, the attendees of individual
-            # appointments dropped below too: the next delta starts past them.
             seen = max((r["updated_at"] for r in batch), default="")
             if seen > cp["seen"].get(phase.resource, ""):
                 cp["seen"][phase.resource] = seen
+            walk = self._walks.get(phase.resource) if cp["kind"] == "incremental" else None
+            if walk is not None:
+                walk.read(batch)
+                if walk.floor is not None:  # kept with the checkpoint; the lowest of the run's walks
+                    known = cp.setdefault("floors", {}).get(phase.resource)
+                    cp["floors"][phase.resource] = walk.floor if known is None else min(known, walk.floor)
             self.progress.pages += 1
             self.progress.records += len(batch)
             self._sync_stats()
@@ -421,6 +434,7 @@ class RunExecutor:
                     cp["next"] = next_url
                 elif strict and await self._tie_check(s, cp, phase, api_url):
                     cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
+                    self._walks[phase.resource] = DeltaWalk()  # a walk of its own
                 else:
                     await self._list_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
@@ -460,8 +474,14 @@ class RunExecutor:
             if phase.resource == "attendees":
                 await mirror.set_high_water(s, org, "patients", mark)
             return
-        # A delta is sorted by updated_at: the newest record read is where the next one starts.
+        # A delta is sorted by updated_at: the newest record read is where the next one starts,
+        # unless the walk may have skipped a record (DeltaWalk), or cannot tell.
         mark = cp["seen"].get(phase.resource) or cp["waters"].get(phase.resource)
+        floor = cp.get("floors", {}).get(phase.resource)
+        if phase.resource in cp.get("unproven", []):
+            mark = cp["waters"].get(phase.resource)
+        elif mark and floor:
+            mark = min(mark, floor)
         if mark:
             await mirror.set_high_water(s, org, phase.resource, mark)
 
