@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
+
+from practice_sync_sandbox.clio.config import AccountSpec
+
+if TYPE_CHECKING:
+    from .conftest import Clio
 
 
 def test_forced_429s_then_recovery(clio):
@@ -51,6 +58,39 @@ def test_malformed_page(clio):
     with pytest.raises(json.JSONDecodeError):
         json.loads(r.content)
     assert clio.http.get("/api/v4/contacts", headers=h).json()["data"]
+
+
+def test_contact_record_fault_replaces_one_record_of_the_accounts_next_page_only(
+    clio_factory: Callable[..., Clio],
+) -> None:
+    """What a sync must refuse rather than drop: one record of a page that is not a readable contact."""
+    other = AccountSpec("other-firm", 2002, 5, "Other", "User", "user@other.example")
+    clio = clio_factory(accounts=[AccountSpec(contacts=25), other])
+    h, h_other = clio.auth(), clio.auth(clio.token(user="other-firm"))
+    params = {"limit": 5, "fields": "id,etag,name"}
+    clean = clio.http.get("/api/v4/contacts", headers=h, params=params).json()
+    other_clean = clio.http.get("/api/v4/contacts", headers=h_other, params=params).json()
+    r = clio.http.post(
+        "/_sandbox/faults/contact_record",
+        json={"account": "demo-law", "position": 2, "record": {"name": "x"}},
+    )
+    assert r.status_code == 200, r.text
+    assert clio.http.get("/api/v4/contacts", headers=h_other, params=params).json() == other_clean
+    faulty = clio.http.get("/api/v4/contacts", headers=h, params=params).json()
+    assert faulty["data"][2] == {"name": "x"}
+    assert faulty["data"][:2] + faulty["data"][3:] == clean["data"][:2] + clean["data"][3:]
+    assert faulty["meta"] == clean["meta"]  # the walk goes on as before
+    assert clio.http.get("/api/v4/contacts", headers=h, params=params).json() == clean  # spent
+    # Past the page's end it is appended; null is a record like any other; DELETE /faults drops it.
+    clio.http.post("/_sandbox/faults/contact_record", json={"account": 1001, "position": 99, "record": None})
+    assert clio.http.get("/api/v4/contacts", headers=h, params=params).json()["data"][-1] is None
+    clio.http.post("/_sandbox/faults/contact_record", json={"account": "demo-law", "record": "x"})
+    clio.http.delete("/_sandbox/faults")
+    assert clio.http.get("/api/v4/contacts", headers=h, params=params).json() == clean
+    missing = clio.http.post("/_sandbox/faults/contact_record", json={"account": "demo-law"})
+    assert missing.status_code == 422  # no record: the fault would be ambiguous
+    unknown = clio.http.post("/_sandbox/faults/contact_record", json={"account": "nobody", "record": 1})
+    assert unknown.status_code == 404
 
 
 def test_connection_cut_mid_body(clio):

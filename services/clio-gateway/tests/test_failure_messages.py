@@ -1,4 +1,5 @@
-"""Failures a person must read: a Clio page of the wrong shape, and an org whose Clio grant is gone
+"""Failures a person must read: a Clio page of the wrong shape or with a record that is not a
+contact we can read, and an org whose Clio grant is gone
 (a run's error and a webhook event's reason name the reconnect command; such an event is
 dead-lettered at once, since no retry can bring the grant back)."""
 
@@ -17,7 +18,15 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
 from practice_sync_clio_gateway.service.sync import ContactSync
-from practice_sync_clio_gateway.testing import access_token, connect, revoke, sandbox, wait_run
+from practice_sync_clio_gateway.testing import (
+    ContactTail,
+    access_token,
+    connect,
+    export,
+    revoke,
+    sandbox,
+    wait_run,
+)
 from practice_sync_common import topics
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import WebhookReceived, envelope
@@ -89,6 +98,60 @@ async def test_a_page_that_is_json_but_not_a_clio_page_fails_the_run_as_a_malfor
             error = run["error"] or ""
             assert f"GET {path} answered a malformed page" in error and shape in error, (path, error)
             assert "internal error" not in error
+
+
+async def test_an_unreadable_record_in_a_contacts_page_fails_the_run_at_once_naming_it(
+    stack: Stack, clio_gateway_service: str, kafka_bootstrap: str
+) -> None:
+    """A page record that is not an object, has no id, or an id that is not a Clio id (a string of
+    digits or `true` included) stands in for the third contact of the org's only page. Such a
+    record was dropped, and a full run then published that contact as deleted (or, for `true`,
+    named contact 1). Now the run fails at its first attempt (no retry reads it differently), the
+    error names the record's position and id, and the org's `contact.synced` is untouched: nothing
+    of the page (not even on the org's first run), and no deletion."""
+    contacts = sorted(await export(stack, "demo-law"), key=lambda c: c["id"])
+    victim = contacts[2]
+    cid = victim["id"]
+    without_id = {k: v for k, v in victim.items() if k != "id"}
+    shapes: list[tuple[Any, str, str]] = [
+        ([cid, victim["name"]], "(no id)", "not a JSON object: ["),
+        (without_id, "(no id)", "a record without an id"),
+        ({**victim, "id": str(cid)}, f'(id "{cid}")', "not a Clio id"),
+        ({**victim, "id": True}, "(id true)", "not a Clio id"),
+        ({**victim, "id": cid + 0.5}, f"(id {cid + 0.5})", "not a Clio id"),
+    ]
+    tail = await ContactTail(kafka_bootstrap).start()
+    try:
+        org = await connect(stack, "cg-unreadable", "demo-law")
+        async with _gateway(stack) as gw:
+
+            async def full_run(record: Any) -> dict[str, Any]:
+                fault = {"account": "demo-law", "position": 2, "record": record}
+                assert (await sandbox(stack, "POST", "/faults/contact_record", json=fault)).status_code == 200
+                r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
+                assert r.status_code == 202, r.text
+                return await _settled(gw, r.json()["run_id"])
+
+            def refused(run: dict[str, Any], ident: str, problem: str) -> None:
+                assert run["status"] == "failed" and run["attempt"] == 1, run  # not queued for a retry
+                error = run["error"] or ""
+                assert f"record at position 2 of {len(contacts)} {ident}" in error and problem in error, error
+                assert "internal error" not in error
+
+            refused(await full_run(without_id), "(no id)", "a record without an id")
+            assert await tail.of(org) == {}  # the other contacts of the page were not published either
+            r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
+            assert (await wait_run(gw, r.json()["run_id"]))["status"] == "succeeded"
+            synced = await tail.of(org)
+            assert set(synced) == {str(c["id"]) for c in contacts}
+            seen = len(tail.events)
+            for record, ident, problem in shapes:
+                refused(await full_run(record), ident, problem)
+            await tail.catch_up()
+            assert [e for e in tail.events[seen:] if e["org_id"] == org] == []  # no deletion, nothing
+    finally:
+        await sandbox(stack, "DELETE", "/faults")
+        await tail.stop()
 
 
 def _dead_letters(bootstrap: str) -> AbstractAsyncContextManager[AIOKafkaConsumer]:

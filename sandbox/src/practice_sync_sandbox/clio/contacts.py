@@ -89,7 +89,11 @@ def contacts_router(sb: ClioSandbox, dispatcher: Dispatcher) -> APIRouter:
         records, token, offset = select_page(
             account.contacts, params, contact_filter(request, sb), sb.config.offset_cap
         )
-        return listing([project(c, resource, selection) for c in records], next_url(request, token, offset))
+        items: list[Any] = [project(c, resource, selection) for c in records]
+        fault = sb.record_faults.pop(account.user.id, None)
+        if fault is not None:
+            items = fault.apply(items)
+        return listing(items, next_url(request, token, offset))
 
     @api_route(router, "/contacts", ["POST"], 201)
     async def create_contact(request: Request) -> Response:

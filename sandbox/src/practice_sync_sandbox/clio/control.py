@@ -18,7 +18,7 @@ from practice_sync_sandbox.clio.errors import ClioJSON, not_found, unprocessable
 from practice_sync_sandbox.clio.fields import Resource, Selection, project
 from practice_sync_sandbox.clio.oauth_routes import parse_scopes
 from practice_sync_sandbox.clio.resources import ts
-from practice_sync_sandbox.clio.state import Account, ClioSandbox
+from practice_sync_sandbox.clio.state import Account, ClioSandbox, RecordFault
 
 
 class ClockAdvance(BaseModel):
@@ -62,6 +62,12 @@ class FaultBody(BaseModel):
     malformed_pages: int = 0
     cut_connections: int = 0
     seed: int = 0
+
+
+class RecordFaultBody(BaseModel):
+    account: str | int  # slug or user id
+    position: int = Field(default=0, ge=0)
+    record: Any  # any JSON, null included: the record as the page will carry it
 
 
 def full_selection(resource: Resource) -> Selection:
@@ -185,7 +191,14 @@ def control_router(sb: ClioSandbox, dispatcher: Dispatcher) -> APIRouter:
     @router.delete("/faults")
     async def clear_faults() -> dict[str, Any]:
         sb.faults.clear()
+        sb.record_faults.clear()
         return asdict(sb.faults.plan)
+
+    @router.post("/faults/contact_record")
+    async def set_record_fault(body: RecordFaultBody) -> dict[str, Any]:
+        acc = account_of(str(body.account))
+        sb.record_faults[acc.user.id] = RecordFault(body.position, body.record)
+        return {"account": acc.spec.slug, "position": body.position, "record": body.record}
 
     # ---- OAuth conveniences ---------------------------------------------------------------------------
 

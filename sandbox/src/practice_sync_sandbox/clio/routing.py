@@ -99,7 +99,7 @@ def single(payload: dict[str, Any], status: int = 200, headers: dict[str, str] |
     return ClioJSON({"data": payload}, status_code=status, headers=headers)
 
 
-def listing(items: list[dict[str, Any]], next_link: str | None) -> ClioJSON:
+def listing(items: list[Any], next_link: str | None) -> ClioJSON:
     paging: dict[str, str] = {"next": next_link} if next_link else {}
     return ClioJSON({"data": items, "meta": {"paging": paging}})
 

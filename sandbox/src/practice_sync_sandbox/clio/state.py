@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from practice_sync_sandbox._kit.clock import SandboxClock
 from practice_sync_sandbox._kit.faults import FaultInjector
@@ -37,6 +38,23 @@ class Nonce:
     used: bool = False
 
 
+@dataclass(frozen=True)
+class RecordFault:
+    """One record of the account's next contacts page served as given (any JSON, malformed or not)."""
+
+    position: int
+    record: Any
+
+    def apply(self, items: list[Any]) -> list[Any]:
+        # Standing in for a real contact is what makes a dropped record look deleted to a full sync.
+        out = list(items)
+        if self.position < len(out):
+            out[self.position] = self.record
+        else:
+            out.append(self.record)
+        return out
+
+
 @dataclass
 class ClioSandbox:
     config: ClioSandboxConfig
@@ -50,6 +68,7 @@ class ClioSandbox:
     custom_actions: dict[int, CustomAction] = field(default_factory=dict)
     webhooks: dict[int, Webhook] = field(default_factory=dict)
     nonces: dict[str, Nonce] = field(default_factory=dict)
+    record_faults: dict[int, RecordFault] = field(default_factory=dict)  # by user id, spent when served
     next_custom_action_id: IdSource = field(default_factory=lambda: IdSource(500))
     next_webhook_id: IdSource = field(default_factory=lambda: IdSource(9000))
 

@@ -16,6 +16,17 @@ CONTACT_FIELDS = (
 # etag and updated_at too: without them a delivery can be neither deduped nor ordered.
 _REQUIRED = ("etag", "updated_at", "name", "first_name", "last_name", "email_addresses", "phone_numbers")
 _SPACES = re.compile(r"\s+")
+MAX_ID = 2**63 - 1  # Clio ids are int64 (clio.md §4), and so is contact_versions.contact_id
+
+
+def clio_id(value: Any) -> int | None:
+    """`value` when it is a Clio record id (a JSON integer, 1 to 2**63 - 1), else None.
+
+    A bool is refused though Python counts True as 1 (it would name another contact), and so is a
+    string of digits: Clio documents ids as int64 numbers, so a string is not a record as Clio
+    sends it, and one rule for sync pages and webhook payloads keeps them naming the same contacts.
+    """
+    return value if type(value) is int and 1 <= value <= MAX_ID else None
 
 
 def has_fields(record: dict[str, Any]) -> bool:

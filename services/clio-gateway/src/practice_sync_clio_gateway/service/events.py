@@ -15,6 +15,7 @@ from sqlalchemy.dialects.postgresql import insert
 
 from practice_sync_clio_gateway.clio.contacts import (
     CONTACT_FIELDS,
+    clio_id,
     deleted_event,
     has_fields,
     parse_time,
@@ -35,7 +36,6 @@ CONSUMER = "clio-gateway.webhooks"
 
 
 NO_RECORD_ID = "payload has no data.id that is a Clio record id (a positive integer)"
-MAX_ID = 2**63 - 1  # Clio ids are int64, and so is contact_versions.contact_id
 # This change was not applied; a sync after reconnecting brings it (and whatever else was missed).
 CATCH_UP = "sync it with `practice-sync sync request --org {org} --provider clio` to catch up"
 
@@ -47,8 +47,7 @@ def record_id(payload: dict[str, Any]) -> int | None:
     1.5 or true, silently named another contact.
     """
     data = payload.get("data")
-    rid = data.get("id") if isinstance(data, dict) else None
-    return rid if type(rid) is int and 1 <= rid <= MAX_ID else None
+    return clio_id(data.get("id")) if isinstance(data, dict) else None
 
 
 async def _log(

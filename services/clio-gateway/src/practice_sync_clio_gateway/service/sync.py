@@ -13,17 +13,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid5
 
 from practice_sync_clio_gateway.clio.client import NEXT
-from practice_sync_clio_gateway.clio.contacts import CONTACT_FIELDS, deleted_event, parse_time, to_event
+from practice_sync_clio_gateway.clio.contacts import (
+    CONTACT_FIELDS,
+    clio_id,
+    deleted_event,
+    parse_time,
+    to_event,
+)
 from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth, must_reconnect
 from practice_sync_clio_gateway.repository import contacts as repo
 from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.db import unit_of_work
+from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import ALL_ORGS, ContactSynced, Envelope, SyncRequested
 from practice_sync_common.logging import get_logger, secrets
 from practice_sync_common.provider_http import ProviderAuthError, ProviderError, read_ahead
@@ -43,6 +51,36 @@ def high_water_mark(max_updated: datetime | None, started: datetime) -> datetime
     Everything changed since the start is asked again instead (the etag dedupe absorbs repeats).
     """
     return min(max_updated, started) if max_updated is not None else None
+
+
+def _excerpt(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value)  # as Clio sent it: a string id shows its quotes, a bool is `true`
+    return text if len(text) <= limit else f"{text[: limit - 1]}…"
+
+
+def readable(records: list[Any], page: int) -> list[dict[str, Any]]:
+    """A page's records when each is a contact object with a Clio id; else PermanentError naming
+    the first that is not (its position in the page, counted from 0, and its id if it has one).
+
+    Such a record used to be dropped, so a full run never marked its contact seen and published
+    it as deleted at the end; an id `int()` refused was retried as if transient. No attempt reads
+    the record differently, so the run fails at once, before anything of its page is sent.
+    """
+    for position, r in enumerate(records):
+        if not isinstance(r, dict):
+            ident, problem = "no id", f"not a JSON object: {_excerpt(r)}"
+        elif "id" not in r:
+            ident, problem = "no id", "a record without an id"
+        elif clio_id(r["id"]) is None:
+            ident, problem = f"id {_excerpt(r['id'])}", "its id is not a Clio id (a positive integer)"
+        else:
+            continue
+        raise PermanentError(
+            f"Clio contacts page {page} has an unreadable record at position {position} of "
+            f"{len(records)} ({ident}): {problem}; nothing of that page was published, and no "
+            "contact was marked deleted"
+        )
+    return records
 
 
 class ContactSync:
@@ -117,6 +155,8 @@ class ContactSync:
             await self._fail(run_id, advice, progress, retryable=False)
         except (ProviderError, CredentialsUnavailable) as exc:
             await self._fail(run_id, str(exc), progress, retryable=True)
+        except PermanentError as exc:
+            await self._fail(run_id, str(exc), progress, retryable=False)
         except asyncio.CancelledError:
             raise  # the process is stopping: the run stays "running" and is resumed when stale
         except Exception as exc:
@@ -169,7 +209,7 @@ class ContactSync:
             async for _url, body in read_ahead(
                 api.pages("contacts", CONTACT_FIELDS, resume_url=checkpoint.get("next"), **params)
             ):
-                records = [r for r in body["data"] if isinstance(r, dict) and "id" in r]
+                records = readable(body["data"], progress.pages + 1)
                 events, versions, unchanged = await self._changes(org, records)
                 acks = await self.gw.contacts_out.send(org, events, run.run_id)
                 for r in records:
@@ -235,13 +275,13 @@ class ContactSync:
     async def _changes(
         self, org: str, records: list[dict[str, Any]]
     ) -> tuple[list[ContactSynced], list[tuple[int, str | None, datetime | None]], int]:
-        ids = [int(r["id"]) for r in records]
+        ids: list[int] = [r["id"] for r in records]  # `readable` checked each is a Clio id
         async with unit_of_work(self.gw.sessions) as s:
             known = await repo.known_versions(s, org, ids)
         events: list[ContactSynced] = []
         versions: list[tuple[int, str | None, datetime | None]] = []
         for r in records:
-            cid, etag, at = int(r["id"]), r.get("etag"), parse_time(r.get("updated_at"))
+            cid, etag, at = r["id"], r.get("etag"), parse_time(r.get("updated_at"))
             k = known.get(cid)
             if k is not None and k.deleted and not k.revived_by(at):
                 # Read before its deletion was recorded (the page was in flight): keep the tombstone.

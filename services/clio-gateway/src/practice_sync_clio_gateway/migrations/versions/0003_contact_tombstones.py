@@ -13,8 +13,8 @@ depends_on = None
 
 
 def upgrade(schema: str) -> None:
-    # 0002 copies repository.tables as they are now, so a database created from scratch has the
-    # column already; one migrated before this revision gets it here.
+    # 0002 once copied repository.tables as they were at the time it ran, so a database brought
+    # to exactly 0002 by that code after this revision was written has the column already.
     op.add_column(
         "contact_versions",
         Column("deleted_at", DateTime(timezone=True), nullable=True),
