@@ -4,14 +4,18 @@ non-zero, and no traceback or usage text stands in for the reason."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import uuid
+from collections.abc import Callable
 from pathlib import Path
 
+import httpx
 import pytest
 from typer.testing import CliRunner, Result
 
 from practice_sync_cli.main import app
-from practice_sync_cli.testing_stack import ADMIN_TOKEN
+from practice_sync_cli.testing_stack import ADMIN_TOKEN, Stack, offline_cliniko_org
 from practice_sync_common.embedded.procs import free_port
 
 
@@ -28,6 +32,84 @@ def _clean_failure(out: Result, code: int) -> str:
     assert out.stdout == "", out.stdout
     assert "Traceback" not in out.output and "Usage:" not in out.output, out.output
     return out.stderr
+
+
+def _registered_org(credentials_url: str) -> str:
+    """A new org in the registry with no credentials and no data (as `POST /admin/orgs` makes one)."""
+    org = f"bare-{uuid.uuid4().hex[:8]}"
+    r = httpx.post(
+        f"{credentials_url}/admin/orgs", json={"id": org}, headers={"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    )
+    assert r.status_code == 201, r.text
+    return org
+
+
+def _json_page_without_rows(stdout: str, org: str) -> None:
+    assert json.loads(stdout)["data"] == [], stdout
+
+
+def _json_credentials_of(stdout: str, org: str) -> None:
+    assert all(c["org_id"] == org for c in json.loads(stdout)), stdout
+
+
+def _table_titled(title: str) -> Callable[[str, str], None]:
+    def check(stdout: str, org: str) -> None:
+        assert title.format(org=org) in stdout, stdout
+
+    return check
+
+
+# (arguments, exit code of a refusal of that command, what its empty result for a known org looks like)
+_ORG_READS: list[tuple[list[str], int, Callable[[str, str], None]]] = [
+    (["contacts", "--json"], 1, _json_page_without_rows),
+    (["contacts"], 1, _table_titled("contacts of {org} (0)")),
+    (["active-patients", "--json"], 1, _json_page_without_rows),
+    (["active-patients"], 1, _table_titled("active patients of {org} (0)")),
+    (["credentials", "list", "--json"], 1, _json_credentials_of),
+    (["credentials", "list"], 1, _table_titled("{org}")),
+    (["sync", "status"], 2, _table_titled("provider")),
+]
+
+
+@pytest.mark.parametrize(("args", "code", "empty"), _ORG_READS, ids=[" ".join(a) for a, _, _ in _ORG_READS])
+def test_an_unknown_org_is_an_error_while_a_known_one_without_rows_is_an_empty_result(
+    cli: CliRunner,
+    monkeypatch: pytest.MonkeyPatch,
+    stack: Stack,
+    credentials_service: str,
+    projector_service: str,
+    cliniko_sync_service: str,
+    clio_gateway_service: str,
+    args: list[str],
+    code: int,
+    empty: Callable[[str, str], None],
+) -> None:
+    """A mistyped org id must not pass for an org with nothing in it; a real empty org still must."""
+    monkeypatch.setenv("CREDENTIALS_URL", credentials_service)
+    monkeypatch.setenv("PROJECTOR_URL", projector_service)
+    monkeypatch.setenv("CLINIKO_SYNC_URL", cliniko_sync_service)
+    monkeypatch.setenv("CLIO_GATEWAY_URL", clio_gateway_service)
+    typo = f"typo-{uuid.uuid4().hex[:8]}"
+    err = _clean_failure(cli.invoke(app, [*args, "--org", typo]), code)
+    assert f"unknown org '{typo}'" in err and "practice-sync credentials list" in err, err
+
+    # Known without credentials (only the registry has it) and known with credentials but no data yet.
+    for org in (_registered_org(credentials_service), asyncio.run(offline_cliniko_org(stack))):
+        out = cli.invoke(app, [*args, "--org", org])
+        assert out.exit_code == 0 and out.stderr == "", (org, out.output)
+        empty(out.stdout, org)
+
+
+def test_an_empty_read_model_with_the_org_registry_down_is_not_passed_off_as_an_empty_org(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, projector_service: str
+) -> None:
+    """Without the registry an empty result cannot be told from a typo, so it is not shown as one."""
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PROJECTOR_URL", projector_service)
+    monkeypatch.setenv("CREDENTIALS_URL", down)
+    org = f"maybe-{uuid.uuid4().hex[:8]}"
+    err = _clean_failure(cli.invoke(app, ["contacts", "--org", org, "--json"]), 2)
+    assert f"cannot check that org '{org}' exists" in err and down in err and "CREDENTIALS_URL" in err, err
 
 
 @pytest.mark.parametrize("command", [["contacts"], ["active-patients"]])
@@ -74,10 +156,11 @@ def test_a_wrong_admin_token_fails_every_command_and_says_where_the_token_comes_
 
 
 def test_json_output_is_only_json_and_a_refusal_only_an_error(
-    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, projector_service: str
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch, projector_service: str, credentials_service: str
 ) -> None:
     monkeypatch.setenv("PROJECTOR_URL", projector_service)
-    ok = cli.invoke(app, ["contacts", "--org", "nobody-here", "--json"])
+    monkeypatch.setenv("CREDENTIALS_URL", credentials_service)
+    ok = cli.invoke(app, ["contacts", "--org", _registered_org(credentials_service), "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.stdout)["data"] == [] and ok.stderr == ""
     err = _clean_failure(cli.invoke(app, ["contacts", "--org", "bad org!", "--json"]), 1)

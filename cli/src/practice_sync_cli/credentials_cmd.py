@@ -15,6 +15,7 @@ from rich.table import Table
 from practice_sync_cli import output
 from practice_sync_cli.state import admin_token
 from practice_sync_common.ports import LOOPBACK, SERVICE_PORTS
+from practice_sync_credentials.domain.providers import canonical_org_id
 
 credentials_app = typer.Typer(
     help="Provider credentials per organization (stored encrypted by the credentials service).",
@@ -22,6 +23,11 @@ credentials_app = typer.Typer(
 )
 console = output.console()
 PROVIDERS = ("cliniko", "clio")
+# GET /admin/orgs's largest page: the registry has no single-org read, so a lookup walks it.
+ORG_PAGE = 1000
+# Where an unknown org's error sends the operator. There is no org listing command; every org that
+# can have synced data got there through credentials, so this lists the ones a typo was meant to be.
+LIST_ORGS_HINT = "`practice-sync credentials list` lists the orgs with credentials"
 _LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -59,6 +65,51 @@ def set_cliniko(
 def start_clio(client: httpx.Client, org: str, region: str | None = None) -> str:
     params = {"org_id": org, **({"region": region} if region else {})}
     return str(_check(client.get("/oauth/clio/start", params=params))["authorize_url"])
+
+
+def org_known(client: httpx.Client, org: str) -> bool:
+    """Whether the org registry (the credentials service) holds `org`.
+
+    Raises CredentialsError when the service refuses (an invalid id is its 422) and httpx.HTTPError
+    when it cannot be reached.
+    """
+    # An org with credentials is known in one query; only one without any needs the registry walked.
+    if _check(client.get(f"/admin/orgs/{org}/credentials"))["credentials"]:
+        return True
+    wanted = canonical_org_id(org)  # the registry stores UUID ids lowercased
+    after: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": ORG_PAGE, **({"after": after} if after else {})}
+        page = _check(client.get("/admin/orgs", params=params))
+        if any(o["id"] == wanted for o in page["orgs"]):
+            return True
+        after = page.get("next_after")
+        if not after:
+            return False
+
+
+def fail_unless_known_org(org: str, code: int, base: str | None = None) -> None:
+    """Exit with `code` when the org registry does not hold `org`.
+
+    For read commands whose result came back empty: without it a mistyped org id reads as an org
+    with nothing in it. A non-empty result proves the org, so they need not ask.
+    """
+    base = base or default_url()
+    try:
+        with admin_client(base, admin_token()) as client:
+            known = org_known(client, org)
+    except httpx.HTTPError as exc:
+        output.fail(
+            f"cannot check that org {org!r} exists: cannot reach the credentials service at {base}"
+            f" ({type(exc).__name__}); is it running? (set CREDENTIALS_URL if it runs elsewhere)",
+            2,
+        )
+    except CredentialsError as exc:
+        output.fail(f"cannot check that org {org!r} exists: {exc}", code)
+    if not known:
+        output.fail(
+            f"unknown org {org!r}: the org registry at {base} has no such org; {LIST_ORGS_HINT}", code
+        )
 
 
 def complete_clio_by_redirects(authorize_url: str, timeout: float = 30.0) -> dict[str, Any]:
@@ -169,6 +220,8 @@ def list_command(
         ) from None
     except CredentialsError as exc:
         raise _fail(str(exc)) from None
+    if org and not creds:
+        fail_unless_known_org(org, 1, base)
     if as_json:
         import json
 

@@ -11,6 +11,7 @@ import typer
 from rich.table import Table
 
 from practice_sync_cli import output
+from practice_sync_cli.credentials_cmd import fail_unless_known_org
 from practice_sync_cli.stack import service_url
 from practice_sync_cli.state import admin_token
 
@@ -48,6 +49,8 @@ def active_patients(
 ) -> None:
     """An org's active patients (from the projector's read model)."""
     body = _get(f"/orgs/{org}/active-patients", {"sort": sort, "limit": limit})
+    if not body["data"]:
+        fail_unless_known_org(org, 1)
     if as_json:
         typer.echo(json.dumps(body, indent=2))
         return
@@ -75,6 +78,8 @@ def contacts(
 ) -> None:
     """An org's contacts (from the projector's read model)."""
     body = _get(f"/orgs/{org}/contacts", {"limit": limit})
+    if not body["data"]:
+        fail_unless_known_org(org, 1)
     if as_json:
         typer.echo(json.dumps(body, indent=2))
         return

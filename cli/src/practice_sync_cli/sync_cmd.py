@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from practice_sync_cli import output
+from practice_sync_cli.credentials_cmd import fail_unless_known_org
 from practice_sync_cli.stack import service_url
 from practice_sync_cli.state import admin_token
 
@@ -116,11 +117,13 @@ def status(
     )
     params: dict[str, Any] = {"limit": limit, **({"org_id": org} if org else {})}
     failed = []
+    listed = 0
     for provider in OWNERS:
         runs = _recent_runs(provider, params)
         if runs is None:
             failed.append(provider)
             continue
+        listed += len(runs)
         for run in runs:
             p = run["progress"]
             table.add_row(
@@ -136,6 +139,9 @@ def status(
                 run["requested_at"][:19],
                 escape((run.get("error") or "")[:60]),
             )
+    if org and not listed and len(failed) < len(OWNERS):
+        # Exit 2, as the refusals of `sync request` and of this command's own requests.
+        fail_unless_known_org(org, 2)
     if len(failed) < len(OWNERS):  # an empty table would read as "no runs"
         console.print(table)
     if failed:
