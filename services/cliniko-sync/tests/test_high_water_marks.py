@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -41,6 +43,43 @@ def cancel(stack: Stack, key: str, appointment: str) -> None:
         assert r.is_success, r.text
 
 
+@contextmanager
+def unthrottled(stack: Stack) -> Iterator[None]:
+    """The sandbox's per-key limit raised, so runs go at the service's own pace (restored after)."""
+    with sandbox(stack) as c:
+        limit = c.get("/rate-limit").json()
+        c.post("/rate-limit", json={"limit": 6000, "window_s": 60}).raise_for_status()
+    try:
+        yield
+    finally:
+        with sandbox(stack) as c:
+            body = {"limit": limit["limit"], "window_s": limit["window_s"]}
+            c.post("/rate-limit", json=body).raise_for_status()
+
+
+@contextmanager
+def slowed(stack: Stack, latency_ms: int) -> Iterator[None]:
+    """Every sandbox answer late by `latency_ms`, so a test can act between a run's pages."""
+    with sandbox(stack) as c:
+        c.post("/faults", json={"latency_ms": latency_ms}).raise_for_status()
+    try:
+        yield
+    finally:
+        with sandbox(stack) as c:
+            c.delete("/faults").raise_for_status()
+
+
+async def reading(stack: Stack, run_id: uuid.UUID, phase: str, pages: int) -> None:
+    """Until the run has written `pages` pages and is reading `phase`."""
+    deadline = time.monotonic() + 60
+    while True:
+        run = await get_run(stack, run_id)
+        if run.progress.phase == phase and run.progress.pages >= pages:
+            return
+        assert run.status in ("queued", "running") and time.monotonic() < deadline, run
+        await asyncio.sleep(0.02)
+
+
 async def test_a_change_behind_the_full_crawls_cursor_is_seen_by_the_next_delta(
     stack: Stack, cliniko_sync_service: str
 ) -> None:
@@ -68,33 +107,15 @@ async def test_a_change_behind_the_full_crawls_cursor_is_seen_by_the_next_delta(
     ahead = next(a["id"] for a in reversed(window) if not a["cancelled_at"])
     assert window.index(next(a for a in window if a["id"] == ahead)) >= len(window) - 10
 
-    with sandbox(stack) as c:  # slow enough to act while the window is being read
-        limit = c.get("/rate-limit").json()
-        # The rest of the run (per-patient counts) at the service's own pace, not the sandbox's.
-        c.post("/rate-limit", json={"limit": 6000, "window_s": 60}).raise_for_status()
-        c.post("/faults", json={"latency_ms": 100}).raise_for_status()
-    try:
-        run_id = await request_sync(stack, org, "full")
-        deadline = time.monotonic() + 60
-        while True:
-            run = await get_run(stack, run_id)
-            if run.progress.phase == "individual_appointments" and run.progress.pages >= 3:
-                break
-            assert run.status in ("queued", "running") and time.monotonic() < deadline, run
-            await asyncio.sleep(0.02)
-        cancel(stack, key, behind)  # already read: the crawl keeps its old state
-        with sandbox(stack) as c:  # a later second on the provider's clock, without waiting
-            c.post("/clock", json={"advance_seconds": 2}).raise_for_status()
-        cancel(stack, key, ahead)  # not read yet: the crawl sees this change, the newest one
-    finally:
-        with sandbox(stack) as c:
-            c.delete("/faults").raise_for_status()
-    try:
+    with unthrottled(stack):  # the rest of the run (per-patient counts) at the service's pace
+        with slowed(stack, 100):  # slow enough to act while the window is being read
+            run_id = await request_sync(stack, org, "full")
+            await reading(stack, run_id, "individual_appointments", 3)
+            cancel(stack, key, behind)  # already read: the crawl keeps its old state
+            with sandbox(stack) as c:  # a later second on the provider's clock, without waiting
+                c.post("/clock", json={"advance_seconds": 2}).raise_for_status()
+            cancel(stack, key, ahead)  # not read yet: the crawl sees this change, the newest one
         full = await wait_run(stack, run_id)
-    finally:
-        with sandbox(stack) as c:
-            body = {"limit": limit["limit"], "window_s": limit["window_s"]}
-            c.post("/rate-limit", json=body).raise_for_status()
     assert full.status == "succeeded", full.error
     assert full.progress.pages_total and full.progress.pages > 3  # it was mid-crawl when we acted
 
@@ -152,10 +173,7 @@ async def test_a_record_changed_again_during_a_delta_does_not_hide_another(
     add_account(stack, key, patients=60, appointments=3600)
     register_org(stack, org, key)
     now = datetime.now(UTC)
-    with sandbox(stack) as c:
-        limit = c.get("/rate-limit").json()
-        c.post("/rate-limit", json={"limit": 6000, "window_s": 60}).raise_for_status()
-    try:
+    with unthrottled(stack):
         full = await sync(stack, org)
         assert full.status == "succeeded" and full.counts["kind"] == "full", full.error
         # Changes that all matter to the snapshot: recent visits cancelled, 10 to a delta page.
@@ -172,33 +190,18 @@ async def test_a_record_changed_again_during_a_delta_does_not_hide_another(
         for ident in recent:
             cancel(stack, key, ident)
 
-        with sandbox(stack) as c:  # slow enough to act between the delta's pages
-            c.post("/faults", json={"latency_ms": 150}).raise_for_status()
-        try:
+        with slowed(stack, 150):  # slow enough to act between the delta's pages
             run_id = await request_sync(stack, org, "auto")
-            deadline = time.monotonic() + 60
-            while True:
-                run = await get_run(stack, run_id)
-                if run.progress.phase == "individual_appointments" and run.progress.pages >= 2:
-                    break
-                assert run.status in ("queued", "running") and time.monotonic() < deadline, run
-                await asyncio.sleep(0.02)
+            await reading(stack, run_id, "individual_appointments", 2)
             with sandbox(stack) as c:  # the first change, read on the delta's first page, changes again
                 r = c.post(f"/accounts/{key}/individual_appointments/{recent[0]}/archive", json={})
                 assert r.is_success, r.text
-        finally:
-            with sandbox(stack) as c:
-                c.delete("/faults").raise_for_status()
         delta = await wait_run(stack, run_id)
         assert delta.status == "succeeded" and delta.counts["kind"] == "incremental", delta.error
         # The re-read record is how the walk knew (the list shifted under it).
         assert delta.progress.records > 70
 
         again = await sync(stack, org)
-    finally:
-        with sandbox(stack) as c:
-            body = {"limit": limit["limit"], "window_s": limit["window_s"]}
-            c.post("/rate-limit", json=body).raise_for_status()
     assert again.status == "succeeded" and again.counts["kind"] == "incremental"
     got = comparable(await published(stack, org, again.run_id))
     assert got == ground_truth(export(stack, key), datetime.fromisoformat(again.counts["window_now"]))
