@@ -5,7 +5,8 @@ moment later. Whether it can is known at once, by the credentials service: an or
 connector when it holds the org's primary credential for that provider (Cliniko API key, Clio OAuth
 grant) and will hand it out. `GET /internal/orgs?provider=` lists exactly those rows with their
 status — the rows the worker's own secret read finds, and the list the `"*"` fan-out walks, so a
-single-org request is accepted for the same orgs a fan-out would sync. Listing rather than reading
+single-org request is accepted for the same orgs a fan-out would sync (the check asks for its one
+org's row, `&org_id=`, not the whole list). Listing rather than reading
 the secret: the check never receives a plaintext, writes no `credential.read` audit entry, and never
 triggers a Clio token refresh.
 """
@@ -84,7 +85,7 @@ class CredentialsOrgCheck:
     async def __call__(self, provider: Provider, org_id: str) -> None:
         org = canonical(org_id)
         async with httpx.AsyncClient(base_url=self._url, headers=self._headers, timeout=self._timeout_s) as c:
-            status = (await self._orgs(c, provider)).get(org)
+            status = (await self._orgs(c, provider, org)).get(org)
             if status == REFUSED_STATUS:
                 raise OrgRefused(
                     409,
@@ -95,7 +96,7 @@ class CredentialsOrgCheck:
             if status is not None:
                 return
             other = OTHER[provider]
-            if org in await self._orgs(c, other):
+            if org in await self._orgs(c, other, org):
                 raise OrgRefused(
                     409,
                     f"org {org_id} has {NAMES[other]} credentials, not {NAMES[provider]} ones: "
@@ -109,15 +110,18 @@ class CredentialsOrgCheck:
             "then request the sync again",
         )
 
-    async def _orgs(self, c: httpx.AsyncClient, provider: Provider) -> dict[str, str]:
-        """{org id: status} of the orgs with `provider` credentials; 503 when that cannot be known."""
+    async def _orgs(self, c: httpx.AsyncClient, provider: Provider, org: str) -> dict[str, str]:
+        """{org id: status} of `org` if it has `provider` credentials (else {}); 503 when that cannot
+        be known. The list is filtered to the one org: a check must not read every org's row."""
         unavailable = "credentials service unavailable ({why}); nothing was queued, try again"
         try:
-            r = await c.get("/internal/orgs", params={"provider": provider})
+            r = await c.get("/internal/orgs", params={"provider": provider, "org_id": org})
         except httpx.HTTPError as exc:
             # Its type names the failure (ConnectError, ReadTimeout), as in the other credentials callers.
             log.warning("org check: credentials unreachable", error=type(exc).__name__)
             raise OrgRefused(503, unavailable.format(why=type(exc).__name__)) from exc
+        if r.status_code == 422:
+            return {}  # an id the service's org-id rule refuses names no org it holds
         try:
             orgs = r.json()["orgs"] if r.is_success else None
             found = {str(o["org_id"]): str(o["status"]) for o in orgs} if isinstance(orgs, list) else None

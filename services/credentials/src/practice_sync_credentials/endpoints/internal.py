@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Query
 
 from practice_sync_common.auth import require_service
-from practice_sync_credentials.domain.providers import canonical_webhook_id, parse_provider
+from practice_sync_credentials.domain.providers import canonical_org_id, canonical_webhook_id, parse_provider
 from practice_sync_credentials.endpoints.deps import org_path, services
 from practice_sync_credentials.schemas.internal import (
     ClinikoSecretOut,
@@ -31,10 +31,15 @@ def webhook_path(webhook_id: str = Path(max_length=64)) -> str:
 
 @router.get("/orgs")
 async def orgs_with(
-    provider: str = Query(max_length=64), svc: Services = Depends(services), _: str = Depends(any_service)
+    provider: str = Query(max_length=64),
+    # One org's row only (a sync request's check reads this, not the whole list): 0 or 1 entries.
+    org_id: str | None = Query(default=None, max_length=128),
+    svc: Services = Depends(services),
+    _: str = Depends(any_service),
 ) -> OrgsForProvider:
     p = parse_provider(provider)
-    found = await credentials.orgs_with(svc, p)
+    org = canonical_org_id(org_id) if org_id is not None else None
+    found = await credentials.orgs_with(svc, p, org)
     return OrgsForProvider(provider=p.value, orgs=[OrgStatus(org_id=o, status=s) for o, s in found])
 
 

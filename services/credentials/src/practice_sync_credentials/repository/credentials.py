@@ -216,10 +216,14 @@ async def count_not_under(session: AsyncSession, kid: str) -> int:
     return int((await session.execute(stmt)).scalar_one())
 
 
-async def orgs_with(session: AsyncSession, provider: str, kind: str) -> list[tuple[str, str]]:
+async def orgs_with(
+    session: AsyncSession, provider: str, kind: str, org: str | None = None
+) -> list[tuple[str, str]]:
     stmt = (
         sa.select(_c.organization_id, _c.status)
         .where(_c.provider == provider, _c.kind == kind, _c.name == "")
         .order_by(_c.organization_id)
     )
+    if org is not None:
+        stmt = stmt.where(_c.organization_id == org)
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]

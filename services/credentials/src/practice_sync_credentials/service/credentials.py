@@ -355,6 +355,7 @@ async def delete_webhook_secret(services: Services, caller: str, org_id: str, we
     return count
 
 
-async def orgs_with(services: Services, provider: Provider) -> list[tuple[str, str]]:
+async def orgs_with(services: Services, provider: Provider, org: str | None = None) -> list[tuple[str, str]]:
+    """(org, status) of the orgs holding `provider`'s primary credential; only `org`'s when given."""
     async with unit_of_work(services.sessions) as session:
-        return await cred_repo.orgs_with(session, provider.value, PRIMARY_KIND[provider].value)
+        return await cred_repo.orgs_with(session, provider.value, PRIMARY_KIND[provider].value, org)
