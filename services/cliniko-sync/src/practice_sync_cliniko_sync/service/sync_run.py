@@ -88,9 +88,10 @@ def _individual(part: str) -> Phase:
 PHASES = (
     _individual("window"),
     Phase("group_appointments", group_appointments, to_rows.group_row, ("archived_at:*",), True),
-    # Full runs ask for the mirrored classes' attendees, CLASS_BATCH classes a request; incremental
-    # runs read the `updated_at` delta of the whole list and keep only class attendees (/attendees
-    # also lists each individual appointment's one attendee: spec §6).
+    # Full runs ask for the mirrored classes' attendees, CLASS_BATCH classes a request (/attendees
+    # also lists each individual appointment's one attendee: spec §6); incremental runs read the
+    # `updated_at` delta of the whole list and keep what it brings (the individual ones join nothing,
+    # and kept, they make the mark's tie count exact).
     Phase("attendees", attendees, to_rows.attendee_row, ATTENDEE_STARS, True),
     _individual("history"),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
