@@ -1,5 +1,6 @@
 """clio-gateway edge cases found in review: garbled launch parameters, webhook events without a
-usable contact id, deliveries out of order, and contacts changed while a sync walks."""
+usable contact id or with a field no attempt can read, deliveries out of order, and contacts changed
+while a sync walks."""
 
 from __future__ import annotations
 
@@ -127,6 +128,67 @@ async def test_webhook_events_without_a_usable_id_are_logged_and_dead_lettered(
             log = await _until(all_failed)
             assert {e["status"] for e in log} == {"failed"}
             assert all("data.id" in e["error"] and e["record_id"] is None for e in log), log
+            await out.settle(0.5)
+            assert not [e for e in out.seen if e["org_id"] == org]
+    finally:
+        await producer.stop()
+
+
+async def test_webhook_contacts_with_an_unreadable_field_are_dead_lettered_at_once_naming_it(
+    stack: Stack, clio_gateway_service: str, kafka_bootstrap: str
+) -> None:
+    """A delivery carrying the whole contact (no fetch) with a field no attempt can read: a numeric
+    etag failed as an internal error, retried; a date that is none, or an email list that is a
+    string, was published as if empty. Each is now dead-lettered at once, the log naming the field,
+    and nothing is published."""
+    org = f"cg-badfield-{uuid.uuid4().hex[:8]}"
+    whole = {
+        "etag": '"e1"',
+        "updated_at": "2025-01-01T00:00:00Z",
+        "name": "Ada Field",
+        "first_name": "Ada",
+        "last_name": "Field",
+        "email_addresses": [{"address": "ada@example.com"}],
+        "phone_numbers": [],
+    }
+    bad = {
+        "its etag is not a string": {"etag": 7},
+        "its updated_at is not an ISO 8601 time": {"updated_at": "yesterday"},
+        "its email_addresses is not a list": {"email_addresses": "ada@example.com"},
+    }
+    sent = {
+        problem: envelope(
+            topics.WEBHOOK_RECEIVED,
+            "test",
+            org,
+            WebhookReceived(
+                provider="clio",
+                payload={"data": {**whole, **change, "id": 900 + n}, "meta": {"event": "updated"}},
+            ),
+        )
+        for n, (problem, change) in enumerate(bad.items())
+    }
+    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
+    await producer.start()
+    try:
+        async with (
+            httpx.AsyncClient(base_url=clio_gateway_service, headers=stack.admin_headers()) as gw,
+            watch(kafka_bootstrap, topics.dlq(topics.WEBHOOK_RECEIVED)) as dead,
+            watch(kafka_bootstrap, topics.CONTACT_SYNCED) as out,
+        ):
+            for ev in sent.values():
+                await producer.send_and_wait(
+                    topics.WEBHOOK_RECEIVED, ev.model_dump_json().encode(), key=org.encode()
+                )
+            ids = {str(ev.id): problem for problem, ev in sent.items()}
+            await dead.wait_for(lambda e: e["id"] in ids, count=len(ids), timeout_s=30)
+
+            async def all_failed() -> list[dict[str, Any]] | None:
+                log = [e for e in await _event_log(gw, org) if e["event_id"] in ids]
+                return log if len(log) == len(ids) and all(e["status"] == "failed" for e in log) else None
+
+            for entry in await _until(all_failed):
+                assert ids[entry["event_id"]] in entry["error"], entry
             await out.settle(0.5)
             assert not [e for e in out.seen if e["org_id"] == org]
     finally:

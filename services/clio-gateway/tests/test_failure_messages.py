@@ -119,6 +119,10 @@ async def test_an_unreadable_record_in_a_contacts_page_fails_the_run_at_once_nam
         ({**victim, "id": str(cid)}, f'(id "{cid}")', "not a Clio id"),
         ({**victim, "id": True}, "(id true)", "not a Clio id"),
         ({**victim, "id": cid + 0.5}, f"(id {cid + 0.5})", "not a Clio id"),
+        # A good id with a field no attempt can read: it used to fail as an internal error, retried.
+        ({**victim, "etag": 7}, f"(id {cid})", "its etag is not a string"),
+        ({**victim, "updated_at": "yesterday"}, f"(id {cid})", "its updated_at is not an ISO 8601 time"),
+        ({**victim, "email_addresses": "a@b.example"}, f"(id {cid})", "its email_addresses is not a list"),
     ]
     tail = await ContactTail(kafka_bootstrap).start()
     try:

@@ -29,6 +29,24 @@ def clio_id(value: Any) -> int | None:
     return value if type(value) is int and 1 <= value <= MAX_ID else None
 
 
+def unreadable_field(record: dict[str, Any]) -> str | None:
+    """What in a contact (its id already checked) no attempt could read, or None.
+
+    Only what the gateway relies on: `etag` and `updated_at` dedupe and order versions, `type` is
+    published as is, and the email and phone lists are walked (a string or an object there would be
+    walked by character or key). A name of another type is only dropped, as an absent one is.
+    """
+    for name in ("etag", "type"):
+        if record.get(name) is not None and not isinstance(record[name], str):
+            return f"its {name} is not a string"
+    if record.get("updated_at") is not None and parse_time(record["updated_at"]) is None:
+        return "its updated_at is not an ISO 8601 time"
+    for name in ("email_addresses", "phone_numbers"):
+        if record.get(name) is not None and not isinstance(record[name], list):
+            return f"its {name} is not a list"
+    return None
+
+
 def has_fields(record: dict[str, Any]) -> bool:
     """A webhook payload subscribed with CONTACT_FIELDS needs no fetch."""
     return all(k in record for k in _REQUIRED)

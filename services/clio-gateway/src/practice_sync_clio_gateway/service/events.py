@@ -20,6 +20,7 @@ from practice_sync_clio_gateway.clio.contacts import (
     has_fields,
     parse_time,
     to_event,
+    unreadable_field,
 )
 from practice_sync_clio_gateway.clio.credentials import NeedsReauth, must_reconnect
 from practice_sync_clio_gateway.repository import contacts as repo
@@ -143,6 +144,9 @@ async def _on_changed(gw: Gateway, event: Envelope[WebhookReceived], cid: int) -
             known = await repo.known_version(s, org, cid)
         if _ambiguous(record, known):
             record = await _fetch(gw, org, cid)
+    if (problem := unreadable_field(record)) is not None:
+        # Dead-lettered at once: every retry would read the same record.
+        raise PermanentError(f"Clio contact {cid} is unreadable: {problem}")
     async with unit_of_work(gw.sessions) as s:
         if not await claim_event(s, processed_events, CONSUMER, event.id):
             return

@@ -26,6 +26,7 @@ from practice_sync_clio_gateway.clio.contacts import (
     deleted_event,
     parse_time,
     to_event,
+    unreadable_field,
 )
 from practice_sync_clio_gateway.clio.credentials import CredentialsUnavailable, NeedsReauth, must_reconnect
 from practice_sync_clio_gateway.repository import contacts as repo
@@ -59,8 +60,9 @@ def _excerpt(value: Any, limit: int = 80) -> str:
 
 
 def readable(records: list[Any], page: int) -> list[dict[str, Any]]:
-    """A page's records when each is a contact object with a Clio id; else PermanentError naming
-    the first that is not (its position in the page, counted from 0, and its id if it has one).
+    """A page's records when each is a contact object with a Clio id and readable fields; else
+    PermanentError naming the first that is not (its position in the page, counted from 0, its id
+    if it has one, and what is wrong).
 
     Such a record used to be dropped, so a full run never marked its contact seen and published
     it as deleted at the end; an id `int()` refused was retried as if transient. No attempt reads
@@ -73,6 +75,8 @@ def readable(records: list[Any], page: int) -> list[dict[str, Any]]:
             ident, problem = "no id", "a record without an id"
         elif clio_id(r["id"]) is None:
             ident, problem = f"id {_excerpt(r['id'])}", "its id is not a Clio id (a positive integer)"
+        elif (field_problem := unreadable_field(r)) is not None:
+            ident, problem = f"id {r['id']}", field_problem
         else:
             continue
         raise PermanentError(
