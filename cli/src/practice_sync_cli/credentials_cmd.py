@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import sys
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import httpx
 import typer
@@ -15,7 +15,7 @@ from rich.table import Table
 from practice_sync_cli import output
 from practice_sync_cli.state import admin_token
 from practice_sync_common.ports import LOOPBACK, SERVICE_PORTS
-from practice_sync_credentials.domain.providers import canonical_org_id
+from practice_sync_credentials.domain.providers import InvalidInput, canonical_org_id
 
 credentials_app = typer.Typer(
     help="Provider credentials per organization (stored encrypted by the credentials service).",
@@ -23,8 +23,6 @@ credentials_app = typer.Typer(
 )
 console = output.console()
 PROVIDERS = ("cliniko", "clio")
-# GET /admin/orgs's largest page: the registry has no single-org read, so a lookup walks it.
-ORG_PAGE = 1000
 # Where an unknown org's error sends the operator. There is no org listing command; every org that
 # can have synced data got there through credentials, so this lists the ones a typo was meant to be.
 LIST_ORGS_HINT = "`practice-sync credentials list` lists the orgs with credentials"
@@ -73,19 +71,25 @@ def org_known(client: httpx.Client, org: str) -> bool:
     Raises CredentialsError when the service refuses (an invalid id is its 422) and httpx.HTTPError
     when it cannot be reached.
     """
-    # An org with credentials is known in one query; only one without any needs the registry walked.
-    if _check(client.get(f"/admin/orgs/{org}/credentials"))["credentials"]:
-        return True
-    wanted = canonical_org_id(org)  # the registry stores UUID ids lowercased
-    after: str | None = None
-    while True:
-        params: dict[str, str | int] = {"limit": ORG_PAGE, **({"after": after} if after else {})}
-        page = _check(client.get("/admin/orgs", params=params))
-        if any(o["id"] == wanted for o in page["orgs"]):
-            return True
-        after = page.get("next_after")
-        if not after:
-            return False
+    r = client.get(f"/admin/orgs/{quote(org, safe='')}")
+    if r.status_code == 404 and _error_type(r) == "unknown_org":
+        return False
+    # Any other 404 (a credentials service without this route) is no answer about the org: an error.
+    found = _check(r).get("id")
+    try:
+        wanted = canonical_org_id(org)  # the registry stores UUID ids lowercased
+    except InvalidInput:
+        return False  # an id the registry's rule refuses, whose '/' routed the request elsewhere
+    return found == wanted
+
+
+def _error_type(r: httpx.Response) -> object:
+    try:
+        body = r.json()
+    except ValueError:
+        return None
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("type") if isinstance(error, dict) else None
 
 
 def fail_unless_known_org(org: str, code: int, base: str | None = None) -> None:

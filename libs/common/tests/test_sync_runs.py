@@ -30,6 +30,7 @@ from practice_sync_common.sync_runs import (
     sync_admin_router,
     sync_runs_table,
 )
+from practice_sync_common.sync_runs.org_check import connected_orgs
 
 MIGRATION = """
 from practice_sync_common.sync_runs import create_sync_runs
@@ -249,9 +250,28 @@ async def test_admin_api_answers_503_and_queues_nothing_when_credentials_cannot_
         # "*" is not checked: the connector's fan-out asks credentials for its orgs when it runs.
         all_orgs = await c.post("/admin/syncs", json={"org_id": "*"}, headers=ADMIN)
         assert all_orgs.status_code == 202 and all_orgs.json()["all_orgs"] is True, all_orgs.text
+    # Reachable, but without the single-org read (a CREDENTIALS_URL with a wrong path, an older
+    # service): its 404 says nothing about the org, so it is a 503, not "no credentials".
+    async with admin_client(runtime, "cliniko", f"{credentials_service}/elsewhere") as c:
+        r = await c.post("/admin/syncs", json={"org_id": org}, headers=ADMIN)
+        assert r.status_code == 503 and "answered 404" in r.text, r.text
     # Reachable, but refusing this service (a wrong service token): the same 503, the token not shown.
     async with admin_client(runtime, "cliniko", credentials_service, token="not-a-service-token") as c:
         r = await c.post("/admin/syncs", json={"org_id": org}, headers=ADMIN)
         assert r.status_code == 503 and "answered 401" in r.text, r.text
         assert "not-a-service-token" not in r.text
         assert (await c.get("/admin/syncs", params={"org_id": org}, headers=ADMIN)).json()["runs"] == []
+
+
+async def test_the_fan_out_list_follows_every_page_to_the_end(stack: Stack, credentials_service: str) -> None:
+    """More Cliniko orgs than one page holds: a `"*"` fan-out still reaches every one, each once."""
+    new = [await offline_cliniko_org(stack) for _ in range(3)]
+    token = {"Authorization": f"Bearer {SERVICE_TOKENS['cliniko-sync']}"}
+    async with httpx.AsyncClient(base_url=credentials_service, headers=token) as http:
+        whole = await http.get("/internal/orgs", params={"provider": "cliniko", "limit": 5000})
+        listed = [o["org_id"] for o in whole.json()["orgs"] if o["status"] != "needs_reauth"]
+        paged = await connected_orgs(http, "cliniko", page_size=2)
+        clio = await connected_orgs(http, "clio", page_size=2)
+    assert len(listed) > 2 and set(new) <= set(paged), (new, paged)
+    assert paged == listed  # every org, in order, none twice
+    assert not set(new) & set(clio)

@@ -12,8 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from practice_sync_cli.main import app
-from practice_sync_cli.testing_stack import ADMIN_TOKEN, Stack
+from practice_sync_cli.testing_stack import ADMIN_TOKEN, SERVICE_TOKENS, Stack, offline_cliniko_org
+from practice_sync_cliniko_sync.tasks.consumer import cliniko_orgs
 from practice_sync_clio_gateway.testing import connect
+from practice_sync_common.settings import CommonSettings
 
 
 def _client(stack: Stack) -> httpx.AsyncClient:
@@ -62,3 +64,18 @@ def test_the_cli_shows_the_refusal_and_exits_non_zero(
     assert "queued" not in out.output
     assert "404" in out.output and org in out.output, out.output
     assert f"practice-sync credentials set --org {org} --provider cliniko" in out.output, out.output
+
+
+async def test_a_fan_out_over_more_orgs_than_one_page_lists_every_one(
+    stack: Stack, cliniko_sync_service: str
+) -> None:
+    """`"*"` reaches every Cliniko org however many pages credentials' list takes, each org once."""
+    new = [await offline_cliniko_org(stack) for _ in range(3)]
+    settings = CommonSettings(**stack.common_settings("cliniko-sync"))
+    token = {"Authorization": f"Bearer {SERVICE_TOKENS['cliniko-sync']}"}
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], headers=token) as http:
+        r = await http.get("/internal/orgs", params={"provider": "cliniko", "limit": 5000})
+    every = [o["org_id"] for o in r.json()["orgs"] if o["status"] != "needs_reauth"]
+    assert len(every) > 2
+    paged = await cliniko_orgs(settings, page_size=2)
+    assert set(new) <= set(paged) and paged == every, (new, paged)

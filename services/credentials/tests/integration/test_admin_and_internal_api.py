@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import httpx
 import pytest
 
@@ -142,6 +144,124 @@ async def test_orgs_for_a_provider_narrowed_to_one_org(
     bad = {"provider": "cliniko", "org_id": "no spaces allowed"}
     r = await client.get("/internal/orgs", params=bad, headers=service("cliniko-sync"))
     assert r.status_code == 422 and "org id" in r.json()["error"]["message"]
+
+
+async def test_one_orgs_status_for_a_provider_without_the_list_or_a_secret(
+    client: httpx.AsyncClient, cliniko_sandbox: str
+) -> None:
+    # What a sync request's check reads: one org's row for one provider, or a 404 saying which is missing.
+    clinic, law, secrets = await setup_everything(client, cliniko_sandbox)
+    bare = new_org("bare")  # in the registry, no credentials
+    assert (await client.post("/admin/orgs", json={"id": bare}, headers=admin())).status_code == 201
+    r = await client.get(
+        f"/internal/orgs/{clinic}", params={"provider": "cliniko"}, headers=service("projector")
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"org_id": clinic, "provider": "cliniko", "status": "valid"}
+    r = await client.get(
+        f"/internal/orgs/{law}", params={"provider": "CLIO"}, headers=service("cliniko-sync")
+    )
+    assert r.status_code == 200 and r.json()["status"] == "valid", r.text
+    assert all(secret not in r.text for secret in secrets)
+    for org, provider, kind in [
+        (clinic, "clio", "no_credentials"),  # the other provider's org
+        (law, "cliniko", "no_credentials"),
+        (bare, "cliniko", "no_credentials"),
+        (new_org("ghost"), "cliniko", "unknown_org"),
+    ]:
+        r = await client.get(f"/internal/orgs/{org}", params={"provider": provider}, headers=admin())
+        assert r.status_code == 404, (org, provider, r.text)
+        assert r.json()["error"]["type"] == kind and org in r.json()["error"]["message"], r.text
+    uuid_org = str(uuid.uuid4())
+    await client.put(
+        f"/admin/orgs/{uuid_org}/credentials/cliniko",
+        json={"api_key": DEMO_KEY, "api_url": cliniko_sandbox, "validate": False},
+        headers=admin(),
+    )
+    r = await client.get(
+        f"/internal/orgs/{uuid_org.upper()}", params={"provider": "cliniko"}, headers=admin()
+    )
+    assert r.status_code == 200 and r.json()["org_id"] == uuid_org, r.text
+    for path, params, words in [
+        ("/internal/orgs/no%20spaces", {"provider": "cliniko"}, "org id"),
+        (f"/internal/orgs/{clinic}", {"provider": "xero"}, "cliniko, clio"),
+        (f"/internal/orgs/{clinic}", {}, "provider"),
+    ]:
+        r = await client.get(path, params=params, headers=service("cliniko-sync"))
+        assert r.status_code == 422 and words in r.json()["error"]["message"], (path, r.text)
+    assert (await client.get(f"/internal/orgs/{clinic}", params={"provider": "cliniko"})).status_code == 401
+
+
+async def _walk(client: httpx.AsyncClient, provider: str, limit: int) -> list[list[str]]:
+    pages: list[list[str]] = []
+    params: dict[str, str | int] = {"provider": provider, "limit": limit}
+    while True:
+        r = await client.get("/internal/orgs", params=params, headers=service("cliniko-sync"))
+        assert r.status_code == 200, r.text
+        pages.append([o["org_id"] for o in r.json()["orgs"]])
+        if r.json()["next_after"] is None:
+            return pages
+        assert r.json()["next_after"] == pages[-1][-1]
+        params["after"] = r.json()["next_after"]
+
+
+async def test_orgs_for_a_provider_come_in_pages_that_together_hold_every_org(
+    client: httpx.AsyncClient, cliniko_sandbox: str
+) -> None:
+    for _ in range(5):
+        await client.put(
+            f"/admin/orgs/{new_org('paged')}/credentials/cliniko",
+            json={"api_key": DEMO_KEY, "api_url": cliniko_sandbox, "validate": False},
+            headers=admin(),
+        )
+    # A caller from before paging (no limit, no after) still gets every org of a small install, and
+    # the cursor field, null: the default page is that large.
+    old = await client.get("/internal/orgs", params={"provider": "cliniko"}, headers=service("cliniko-sync"))
+    assert old.status_code == 200 and old.json()["next_after"] is None, old.text
+    everything = [o["org_id"] for o in old.json()["orgs"]]
+    assert len(everything) > 4
+    pages = await _walk(client, "cliniko", 2)
+    assert all(len(page) <= 2 for page in pages) and len(pages) >= 3
+    assert [org for page in pages for org in page] == everything  # each once, in order, none skipped
+    # A full first page of an old-style call carries the cursor to the rest.
+    first = await client.get(
+        "/internal/orgs", params={"provider": "cliniko", "limit": 2}, headers=service("cliniko-sync")
+    )
+    assert first.json()["next_after"] == everything[1]
+    for bad in ({"limit": 0}, {"limit": 100_000}):
+        r = await client.get("/internal/orgs", params={"provider": "cliniko", **bad}, headers=admin())
+        assert r.status_code == 422 and "limit" in r.text, r.text
+
+
+async def test_one_org_from_the_registry_with_its_providers_and_no_secret(
+    client: httpx.AsyncClient, cliniko_sandbox: str
+) -> None:
+    clinic, law, secrets = await setup_everything(client, cliniko_sandbox)
+    named = new_org("named")
+    await client.post("/admin/orgs", json={"id": named, "name": "A Clinic"}, headers=admin())
+    r = await client.get(f"/admin/orgs/{clinic}", headers=admin())
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["id"] == clinic and body["created_at"]
+    assert body["credentials"] == [{"provider": "cliniko", "kind": "api_key", "name": "", "status": "valid"}]
+    r = await client.get(f"/admin/orgs/{law}", headers=admin())
+    assert {(c["provider"], c["kind"]) for c in r.json()["credentials"]} == {
+        ("clio", "oauth_tokens"),
+        ("clio", "webhook_secret"),
+    }
+    assert r.json()["clio_region"]
+    for page in (r, await client.get(f"/admin/orgs/{clinic}", headers=admin())):
+        assert all(secret not in page.text for secret in secrets)
+        assert "ciphertext" not in page.text and "hint" not in page.text
+    r = await client.get(f"/admin/orgs/{named}", headers=admin())
+    assert r.status_code == 200 and r.json()["name"] == "A Clinic" and r.json()["credentials"] == []
+    ghost = new_org("ghost")
+    r = await client.get(f"/admin/orgs/{ghost}", headers=admin())
+    assert r.status_code == 404 and r.json()["error"]["type"] == "unknown_org", r.text
+    assert ghost in r.json()["error"]["message"]
+    r = await client.get("/admin/orgs/no%20spaces", headers=admin())
+    assert r.status_code == 422 and "org id" in r.json()["error"]["message"], r.text
+    assert (await client.get(f"/admin/orgs/{clinic}", headers=service("clio-gateway"))).status_code == 401
 
 
 async def test_bad_input_gets_a_clear_4xx_and_writes_nothing(

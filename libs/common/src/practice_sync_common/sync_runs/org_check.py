@@ -1,24 +1,24 @@
-"""Whether a connector can sync an org, decided before anything is queued.
+"""Which orgs a connector syncs: one org, checked before anything is queued, and every org, for `"*"`.
 
 A request for an org the connector cannot serve used to be accepted (202) and fail in the worker a
 moment later. Whether it can is known at once, by the credentials service: an org is syncable by a
 connector when it holds the org's primary credential for that provider (Cliniko API key, Clio OAuth
-grant) and will hand it out. `GET /internal/orgs?provider=` lists exactly those rows with their
-status — the rows the worker's own secret read finds, and the list the `"*"` fan-out walks, so a
-single-org request is accepted for the same orgs a fan-out would sync (the check asks for its one
-org's row, `&org_id=`, not the whole list). Listing rather than reading
-the secret: the check never receives a plaintext, writes no `credential.read` audit entry, and never
-triggers a Clio token refresh.
+grant) and will hand it out. `GET /internal/orgs/{org}?provider=` answers that for one org (its
+status, or 404), and `GET /internal/orgs?provider=` pages through the same rows for the `"*"`
+fan-out (`connected_orgs`), so a single-org request is accepted for the same orgs a fan-out would
+sync. Reading that metadata rather than the secret: the check never receives a plaintext, writes no
+`credential.read` audit entry, and never triggers a Clio token refresh.
 """
 
 from __future__ import annotations
 
+import re
 import uuid
 from typing import Protocol
 
 import httpx
 
-from practice_sync_common.events import Provider
+from practice_sync_common.events import ORG_ID_PATTERN, Provider
 from practice_sync_common.logging import get_logger
 from practice_sync_common.settings import CommonSettings
 
@@ -32,6 +32,12 @@ CREDENTIAL: dict[Provider, str] = {"cliniko": "Cliniko API key", "clio": "Clio O
 # a person reconnecting fixes it. Other statuses (a key Cliniko refused last time, an unreachable
 # Cliniko) are stale guesses the worker re-tests for itself, so they do not block a request.
 REFUSED_STATUS = "needs_reauth"
+# The credentials service's 404s that answer for the org; any other 404 (a route an older credentials
+# service lacks) says nothing about it, so it is not taken for "no credentials".
+NO_SUCH_ROW = frozenset({"unknown_org", "no_credentials"})
+# The fan-out's page of `GET /internal/orgs` (the service's default): a few requests for thousands of orgs.
+ORG_PAGE = 1000
+_ORG_RE = re.compile(ORG_ID_PATTERN)
 
 
 class OrgRefused(Exception):
@@ -85,7 +91,7 @@ class CredentialsOrgCheck:
     async def __call__(self, provider: Provider, org_id: str) -> None:
         org = canonical(org_id)
         async with httpx.AsyncClient(base_url=self._url, headers=self._headers, timeout=self._timeout_s) as c:
-            status = (await self._orgs(c, provider, org)).get(org)
+            status = await self._status(c, provider, org)
             if status == REFUSED_STATUS:
                 raise OrgRefused(
                     409,
@@ -95,8 +101,9 @@ class CredentialsOrgCheck:
                 )
             if status is not None:
                 return
+            # Only a refusal asks a second time: which words fit depends on the other provider's row.
             other = OTHER[provider]
-            if org in await self._orgs(c, other, org):
+            if await self._status(c, other, org) is not None:
                 raise OrgRefused(
                     409,
                     f"org {org_id} has {NAMES[other]} credentials, not {NAMES[provider]} ones: "
@@ -110,25 +117,69 @@ class CredentialsOrgCheck:
             "then request the sync again",
         )
 
-    async def _orgs(self, c: httpx.AsyncClient, provider: Provider, org: str) -> dict[str, str]:
-        """{org id: status} of `org` if it has `provider` credentials (else {}); 503 when that cannot
-        be known. The list is filtered to the one org: a check must not read every org's row."""
+    async def _status(self, c: httpx.AsyncClient, provider: Provider, org: str) -> str | None:
+        """The status of `org`'s `provider` credential, None when it has none; 503 when that cannot be
+        known. One org's row is read, never the list of every org."""
+        if _ORG_RE.fullmatch(org) is None:
+            return None  # the service's org-id rule refuses it, so it names no org it holds
         unavailable = "credentials service unavailable ({why}); nothing was queued, try again"
         try:
-            r = await c.get("/internal/orgs", params={"provider": provider, "org_id": org})
+            r = await c.get(f"/internal/orgs/{org}", params={"provider": provider})
         except httpx.HTTPError as exc:
             # Its type names the failure (ConnectError, ReadTimeout), as in the other credentials callers.
             log.warning("org check: credentials unreachable", error=type(exc).__name__)
             raise OrgRefused(503, unavailable.format(why=type(exc).__name__)) from exc
-        if r.status_code == 422:
-            return {}  # an id the service's org-id rule refuses names no org it holds
         try:
-            orgs = r.json()["orgs"] if r.is_success else None
-            found = {str(o["org_id"]): str(o["status"]) for o in orgs} if isinstance(orgs, list) else None
-        except (ValueError, KeyError, TypeError):
-            found = None
-        if found is None:
-            why = f"it answered {r.status_code}" if not r.is_success else "its org list was unreadable"
-            log.warning("org check: no org list from credentials", status=r.status_code)
+            body = r.json()
+        except ValueError:
+            body = None
+        if r.status_code == 404 and _error_type(body) in NO_SUCH_ROW:
+            return None
+        status = body.get("status") if r.is_success and isinstance(body, dict) else None
+        if not isinstance(status, str):
+            why = f"it answered {r.status_code}" if not r.is_success else "its answer was unreadable"
+            log.warning("org check: no org status from credentials", status=r.status_code)
             raise OrgRefused(503, unavailable.format(why=why))
-        return found
+        return status
+
+
+def _error_type(body: object) -> object:
+    error = body.get("error") if isinstance(body, dict) else None
+    return error.get("type") if isinstance(error, dict) else None
+
+
+class OrgListUnreadable(Exception):
+    """A page of the credentials service's org list that is not one (a caller reports it as that
+    service being unavailable, as for any other answer it cannot use)."""
+
+
+async def connected_orgs(http: httpx.AsyncClient, provider: Provider, page_size: int = ORG_PAGE) -> list[str]:
+    """Every org a `"*"` fan-out for `provider` syncs: all pages of `GET /internal/orgs`, minus the
+    orgs that must reconnect (the same orgs a single-org request is accepted for).
+
+    `http` carries the credentials URL and the caller's service token. Raises `httpx.HTTPError`
+    when a page cannot be fetched or is refused (`HTTPStatusError`), `OrgListUnreadable` for an
+    answer that is no page; never a partial list.
+    """
+    orgs: list[str] = []
+    after: str | None = None
+    while True:
+        params: dict[str, str | int] = {"provider": provider, "limit": page_size}
+        if after is not None:
+            params["after"] = after
+        r = await http.get("/internal/orgs", params=params)
+        r.raise_for_status()
+        try:
+            body = r.json()
+            page = body["orgs"]
+            orgs.extend(str(o["org_id"]) for o in page if o.get("status") != REFUSED_STATUS)
+            # A credentials service from before paging sends no cursor: its one answer was every org.
+            cursor = body.get("next_after")
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise OrgListUnreadable(f"credentials' {provider} org list was unreadable ({exc!r})") from exc
+        if cursor is None:
+            return orgs
+        if not isinstance(cursor, str) or not page or cursor == after:
+            # Asking again with it would repeat the same page forever.
+            raise OrgListUnreadable(f"credentials' {provider} org list gave a cursor that does not advance")
+        after = cursor

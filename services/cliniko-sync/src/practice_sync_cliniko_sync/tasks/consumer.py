@@ -13,23 +13,20 @@ from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options, publish
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import ALL_ORGS, Envelope, SyncRequested, envelope
-from practice_sync_common.sync_runs.org_check import REFUSED_STATUS
+from practice_sync_common.settings import CommonSettings
+from practice_sync_common.sync_runs.org_check import ORG_PAGE, connected_orgs
 
 GROUP = "cliniko-sync"
 
 
-async def cliniko_orgs(deps: Deps) -> list[str]:
-    s = deps.settings
-    async with httpx.AsyncClient(base_url=s.credentials_url, timeout=10) as http:
-        r = await http.get(
-            "/internal/orgs",
-            params={"provider": "cliniko"},
-            headers={"Authorization": f"Bearer {s.service_token.get_secret_value()}"},
-        )
-    r.raise_for_status()
-    # The same orgs a single-org request is accepted for (sync_runs.org_check): all but those whose
-    # credential the credentials service refuses to hand out.
-    return [o["org_id"] for o in r.json()["orgs"] if o.get("status") != REFUSED_STATUS]
+async def cliniko_orgs(settings: CommonSettings, page_size: int = ORG_PAGE) -> list[str]:
+    """Every org a `"*"` request fans out to, every page of credentials' list followed: a fan-out
+    that stopped at the first would leave the later orgs unsynced without a word."""
+    token = settings.service_token.get_secret_value()
+    async with httpx.AsyncClient(
+        base_url=settings.credentials_url, headers={"Authorization": f"Bearer {token}"}, timeout=10
+    ) as http:
+        return await connected_orgs(http, "cliniko", page_size)
 
 
 async def handle(deps: Deps, worker: Worker, event: Envelope[SyncRequested]) -> None:
@@ -37,7 +34,7 @@ async def handle(deps: Deps, worker: Worker, event: Envelope[SyncRequested]) -> 
     if req.provider != "cliniko":
         return
     if event.org_id == ALL_ORGS:
-        for org in await cliniko_orgs(deps):
+        for org in await cliniko_orgs(deps.settings):
             # Derived ids: a redelivered fan-out asks for the same runs again, not new ones.
             run_id = uuid.uuid5(event.id, org)
             data = SyncRequested(provider="cliniko", mode=req.mode, run_id=run_id, reason=req.reason)

@@ -9,7 +9,7 @@ import httpx
 
 from practice_sync_common.logging import secrets
 from practice_sync_common.provider_http import ProviderAuthError
-from practice_sync_common.sync_runs.org_check import REFUSED_STATUS, how_to_store
+from practice_sync_common.sync_runs.org_check import ORG_PAGE, OrgListUnreadable, connected_orgs, how_to_store
 
 
 class CredentialsUnavailable(Exception):
@@ -93,11 +93,18 @@ class CredentialsClient:
     async def refresh_clio_token(self, org: str) -> ClioToken:
         return self._token(org, await self._call("POST", f"/internal/credentials/{org}/clio/refresh"))
 
-    async def clio_orgs(self) -> list[str]:
-        r = await self._call("GET", "/internal/orgs", params={"provider": "clio"})
-        if not r.is_success:
-            raise CredentialsUnavailable(f"credentials answered {r.status_code} listing Clio orgs")
-        return [o["org_id"] for o in r.json().get("orgs", []) if o.get("status") != REFUSED_STATUS]
+    async def clio_orgs(self, page_size: int = ORG_PAGE) -> list[str]:
+        """Every connected Clio org (all pages of credentials' list; none must reconnect), or
+        CredentialsUnavailable: never a partial list, which would leave the later orgs unsynced."""
+        try:
+            return await connected_orgs(self._http, "clio", page_size)
+        except httpx.HTTPStatusError as exc:
+            status = exc.response.status_code
+            raise CredentialsUnavailable(f"credentials answered {status} listing Clio orgs") from exc
+        except httpx.HTTPError as exc:
+            raise CredentialsUnavailable(f"credentials unreachable: {type(exc).__name__}") from exc
+        except OrgListUnreadable as exc:
+            raise CredentialsUnavailable(str(exc)) from exc
 
     async def put_webhook_secret(self, org: str, webhook_id: str, secret: str) -> None:
         r = await self._call(

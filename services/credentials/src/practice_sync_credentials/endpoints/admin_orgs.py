@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Query, Response
 
 from practice_sync_common.auth import require_admin
 from practice_sync_credentials.domain.providers import canonical_org_id
-from practice_sync_credentials.endpoints.deps import services
-from practice_sync_credentials.schemas.orgs import OrgCredential, OrgIn, OrgList, OrgOut
+from practice_sync_credentials.endpoints.deps import org_path, services
+from practice_sync_credentials.schemas.orgs import OrgIn, OrgList, OrgOut
 from practice_sync_credentials.service import orgs
 from practice_sync_credentials.service.context import Services
 
@@ -21,20 +21,15 @@ async def list_orgs(
     svc: Services = Depends(services),
     _: str = Depends(require_admin),
 ) -> OrgList:
-    found = await orgs.list_with_credentials(svc, limit, after)
-    out = [
-        OrgOut(
-            id=org.id,
-            name=org.name,
-            clio_region=org.clio_region,
-            created_at=org.created_at,
-            credentials=[
-                OrgCredential(provider=c.provider, kind=c.kind, name=c.name, status=c.status) for c in creds
-            ],
-        )
-        for org, creds in found
-    ]
+    out = [OrgOut.of(org, creds) for org, creds in await orgs.list_with_credentials(svc, limit, after)]
     return OrgList(orgs=out, next_after=out[-1].id if len(out) == limit else None)
+
+
+@router.get("/{org}")
+async def get_org(
+    org: str = Depends(org_path), svc: Services = Depends(services), _: str = Depends(require_admin)
+) -> OrgOut:
+    return OrgOut.of(*await orgs.get_with_credentials(svc, org))
 
 
 @router.post("", status_code=201)

@@ -10,6 +10,7 @@ from practice_sync_credentials.endpoints.deps import org_path, services
 from practice_sync_credentials.schemas.internal import (
     ClinikoSecretOut,
     ClioSecretOut,
+    OrgProviderStatus,
     OrgsForProvider,
     OrgStatus,
     WebhookSecretIn,
@@ -29,18 +30,42 @@ def webhook_path(webhook_id: str = Path(max_length=64)) -> str:
     return canonical_webhook_id(webhook_id)
 
 
+# Large enough that a small install's callers see one page, as before paging, and that a fan-out
+# over thousands of orgs takes a few requests, each a bounded answer.
+ORG_PAGE = 1000
+ORG_PAGE_MAX = 5000
+
+
 @router.get("/orgs")
 async def orgs_with(
     provider: str = Query(max_length=64),
-    # One org's row only (a sync request's check reads this, not the whole list): 0 or 1 entries.
+    # Older sync-request checks read their one org's row this way (0 or 1 entries); kept for them.
     org_id: str | None = Query(default=None, max_length=128),
+    limit: int = Query(ORG_PAGE, ge=1, le=ORG_PAGE_MAX),
+    after: str | None = Query(None, max_length=128),
     svc: Services = Depends(services),
     _: str = Depends(any_service),
 ) -> OrgsForProvider:
     p = parse_provider(provider)
     org = canonical_org_id(org_id) if org_id is not None else None
-    found = await credentials.orgs_with(svc, p, org)
-    return OrgsForProvider(provider=p.value, orgs=[OrgStatus(org_id=o, status=s) for o, s in found])
+    found = await credentials.orgs_with(svc, p, org, limit=limit, after=after)
+    return OrgsForProvider(
+        provider=p.value,
+        orgs=[OrgStatus(org_id=o, status=s) for o, s in found],
+        # A full page may have a successor; the caller learns it is the last by an empty page then.
+        next_after=found[-1][0] if len(found) == limit else None,
+    )
+
+
+@router.get("/orgs/{org}")
+async def org_status(
+    org: str = Depends(org_path),
+    provider: str = Query(max_length=64),
+    svc: Services = Depends(services),
+    _: str = Depends(any_service),
+) -> OrgProviderStatus:
+    p = parse_provider(provider)
+    return OrgProviderStatus(org_id=org, provider=p.value, status=await credentials.org_status(svc, p, org))
 
 
 @router.get("/credentials/{org}/cliniko")

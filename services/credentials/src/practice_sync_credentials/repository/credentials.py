@@ -217,13 +217,23 @@ async def count_not_under(session: AsyncSession, kid: str) -> int:
 
 
 async def orgs_with(
-    session: AsyncSession, provider: str, kind: str, org: str | None = None
+    session: AsyncSession,
+    provider: str,
+    kind: str,
+    org: str | None = None,
+    *,
+    limit: int | None = None,
+    after: str | None = None,
 ) -> list[tuple[str, str]]:
+    """(org, status) by org id; `after`/`limit` page it by that id (keyset: stable under inserts)."""
     stmt = (
         sa.select(_c.organization_id, _c.status)
         .where(_c.provider == provider, _c.kind == kind, _c.name == "")
         .order_by(_c.organization_id)
+        .limit(limit)
     )
     if org is not None:
         stmt = stmt.where(_c.organization_id == org)
+    if after is not None:
+        stmt = stmt.where(_c.organization_id > after)
     return [(r[0], r[1]) for r in (await session.execute(stmt)).all()]

@@ -52,3 +52,12 @@ class OrgStatus(BaseModel):
 class OrgsForProvider(BaseModel):
     provider: str
     orgs: list[OrgStatus]
+    next_after: str | None = Field(description="pass as ?after= for the next page; null on the last")
+
+
+class OrgProviderStatus(BaseModel):
+    """One org's primary credential of one provider: its status, never the secret."""
+
+    org_id: str
+    provider: str
+    status: str

@@ -28,7 +28,13 @@ from practice_sync_credentials.service import clio
 from practice_sync_credentials.service.audit import record_alone
 from practice_sync_credentials.service.cliniko import probe
 from practice_sync_credentials.service.context import Services
-from practice_sync_credentials.service.errors import Forbidden, Invalid, NotFound
+from practice_sync_credentials.service.errors import (
+    Forbidden,
+    Invalid,
+    NoCredentials,
+    NotFound,
+    UnknownOrg,
+)
 from practice_sync_credentials.service.vault import SecretRef
 
 CLINIKO = Provider.CLINIKO.value
@@ -355,7 +361,33 @@ async def delete_webhook_secret(services: Services, caller: str, org_id: str, we
     return count
 
 
-async def orgs_with(services: Services, provider: Provider, org: str | None = None) -> list[tuple[str, str]]:
-    """(org, status) of the orgs holding `provider`'s primary credential; only `org`'s when given."""
+async def orgs_with(
+    services: Services,
+    provider: Provider,
+    org: str | None = None,
+    *,
+    limit: int | None = None,
+    after: str | None = None,
+) -> list[tuple[str, str]]:
+    """(org, status) of the orgs holding `provider`'s primary credential, by org id after `after`
+    (at most `limit`); only `org`'s when given."""
     async with unit_of_work(services.sessions) as session:
-        return await cred_repo.orgs_with(session, provider.value, PRIMARY_KIND[provider].value, org)
+        return await cred_repo.orgs_with(
+            session, provider.value, PRIMARY_KIND[provider].value, org, limit=limit, after=after
+        )
+
+
+async def org_status(services: Services, provider: Provider, org: str) -> str:
+    """The status of `org`'s primary `provider` credential: one org's row, the others not read.
+
+    The two refusals are told apart (different error types) for whoever reads them; a sync request's
+    check treats both as "no credentials of that provider".
+    """
+    async with unit_of_work(services.sessions) as session:
+        found = await cred_repo.orgs_with(session, provider.value, PRIMARY_KIND[provider].value, org)
+        if found:
+            return found[0][1]
+        known = await org_repo.get(session, org) is not None
+    if not known:
+        raise UnknownOrg(f"org {org!r} is not in the registry")
+    raise NoCredentials(f"org {org!r} has no {provider.value} credentials")

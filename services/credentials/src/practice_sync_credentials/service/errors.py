@@ -20,6 +20,19 @@ class NotFound(ServiceError):
     type = "not_found"
 
 
+class UnknownOrg(NotFound):
+    """The org registry has no such org. Its own type: a caller must not take a 404 of a route
+    this service lacks (an older deployment) for an answer about the org."""
+
+    type = "unknown_org"
+
+
+class NoCredentials(NotFound):
+    """The org is known but holds no credential of the provider asked about."""
+
+    type = "no_credentials"
+
+
 class Forbidden(ServiceError):
     status = 403
     type = "forbidden"

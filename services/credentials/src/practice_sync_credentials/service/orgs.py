@@ -11,6 +11,7 @@ from practice_sync_credentials.repository.audit import AuditRow
 from practice_sync_credentials.repository.credentials import CredentialRow
 from practice_sync_credentials.repository.orgs import OrgRow
 from practice_sync_credentials.service.context import Services
+from practice_sync_credentials.service.errors import UnknownOrg
 
 
 async def create(
@@ -40,6 +41,15 @@ async def list_with_credentials(
         for org in orgs:
             out.append((org, await cred_repo.list_(session, org_id=org.id)))
     return out
+
+
+async def get_with_credentials(services: Services, org_id: str) -> tuple[OrgRow, list[CredentialRow]]:
+    """One org and its credentials' rows (the caller shows their metadata only)."""
+    async with unit_of_work(services.sessions) as session:
+        org = await org_repo.get(session, org_id)
+        if org is None:
+            raise UnknownOrg(f"org {org_id!r} is not in the registry")
+        return org, await cred_repo.list_(session, org_id=org_id)
 
 
 async def audit_page(
