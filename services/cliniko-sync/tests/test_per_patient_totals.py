@@ -3,7 +3,8 @@
 A clinic with a long history and few patients: crawling the history before the window costs far
 more pages than one count request per active patient, so the first run counts (`auto`). Then an
 unchanged re-run costs a handful of requests, and a change to an old appointment of an active
-patient is seen by the delta and costs one count request, for that patient only.
+patient is seen by the delta and costs one count request, for that patient only; a new booking in
+the window costs none.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from practice_sync_cli.testing_stack import ADMIN_TOKEN, SERVICE_TOKENS, Stack
+from practice_sync_cliniko_sync.service.sync_run import COUNT_CLOCK_SLACK_S
 from practice_sync_cliniko_sync.testing import (
     add_account,
     comparable,
@@ -81,6 +83,24 @@ async def test_per_patient_counts_are_chosen_when_cheaper_and_kept_by_deltas(
         assert again.counts["count_requests"] == 0
         assert comparable(await published(worker, org, again.run_id)) == want
 
+        # A new booking in the window for an active patient, made after its base was counted: the
+        # mirror counts it, so the base stays and no count request is made.
+        patient = sorted(want)[0]
+        await asyncio.sleep(COUNT_CLOCK_SLACK_S + 1)  # past the counts' time on Cliniko's clock
+        async with httpx.AsyncClient(base_url=f"{stack.urls['cliniko-sandbox']}/_sandbox") as c:
+            starts = (now - timedelta(days=1)).isoformat().replace("+00:00", "Z")
+            r = await c.post(
+                f"/accounts/{key}/individual_appointments", json={"patient_id": patient, "starts_at": starts}
+            )
+            assert r.is_success, r.text
+        booked = await sync(worker, org)
+        assert booked.status == "succeeded", booked.error
+        truth = ground_truth(export(stack, key), datetime.fromisoformat(booked.counts["window_now"]))
+        assert comparable(await published(worker, org, booked.run_id)) == truth
+        assert truth[patient]["total"] == want[patient]["total"] + 1
+        assert booked.counts["count_requests"] == 0
+        want = truth
+
         # An old appointment (before the window) of an active patient is cancelled.
         data = export(stack, key)
         old = _old_visit_of_an_active_patient(data, want, now - timedelta(days=61))
@@ -98,3 +118,17 @@ async def test_per_patient_counts_are_chosen_when_cheaper_and_kept_by_deltas(
         assert got[owner]["total"] == want[owner]["total"] - 1
         assert third.counts["count_requests"] == 1  # that patient's base, asked again
         assert third.progress.pages_total is not None and third.progress.pages <= third.progress.pages_total
+
+        # An old appointment of an active patient, made long before the counts, is moved into the
+        # window: the mirror never had it and the base still counts it, so the base is asked again
+        # (kept, it would be counted twice: total one too high).
+        moved = _old_visit_of_an_active_patient(export(stack, key), truth, now - timedelta(days=61))
+        async with httpx.AsyncClient(base_url=f"{stack.urls['cliniko-sandbox']}/_sandbox") as c:
+            starts = (now - timedelta(days=2)).isoformat().replace("+00:00", "Z")
+            r = await c.patch(f"/accounts/{key}/individual_appointments/{moved}", json={"starts_at": starts})
+            assert r.is_success, r.text
+        fourth = await sync(worker, org)
+        assert fourth.status == "succeeded", fourth.error
+        got = comparable(await published(worker, org, fourth.run_id))
+        assert got == ground_truth(export(stack, key), datetime.fromisoformat(fourth.counts["window_now"]))
+        assert fourth.counts["count_requests"] == 1

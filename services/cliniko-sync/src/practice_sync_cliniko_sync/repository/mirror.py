@@ -183,16 +183,36 @@ async def bases(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) 
     return out
 
 
-async def store_bases(session: AsyncSession, org_id: str, counts: Mapping[str, int]) -> None:
+async def store_bases(
+    session: AsyncSession, org_id: str, counts: Mapping[str, int], counted_at: datetime | None
+) -> None:
     if not counts:
         return
     stmt = insert(patient_bases)
     await session.execute(
         stmt.on_conflict_do_update(
-            index_elements=["org_id", "patient_id"], set_={"before_count": stmt.excluded.before_count}
+            index_elements=["org_id", "patient_id"],
+            set_={"before_count": stmt.excluded.before_count, "counted_at": stmt.excluded.counted_at},
         ),
-        [{"org_id": org_id, "patient_id": p, "before_count": n} for p, n in counts.items()],
+        [
+            {"org_id": org_id, "patient_id": p, "before_count": n, "counted_at": counted_at}
+            for p, n in counts.items()
+        ],
     )
+
+
+async def bases_counted_at(
+    session: AsyncSession, org_id: str, patient_ids: Iterable[str]
+) -> dict[str, datetime | None]:
+    """When each of these patients' bases was counted (absent: no base; None: not known)."""
+    wanted = list(set(patient_ids))
+    if not wanted:
+        return {}
+    b = patient_bases
+    rows = await session.execute(
+        select(b.c.patient_id, b.c.counted_at).where(b.c.org_id == org_id, b.c.patient_id.in_(wanted))
+    )
+    return {r.patient_id: r.counted_at for r in rows}
 
 
 async def drop_bases(session: AsyncSession, org_id: str, patient_ids: Iterable[str]) -> None:
@@ -204,18 +224,18 @@ async def drop_bases(session: AsyncSession, org_id: str, patient_ids: Iterable[s
 
 async def mirrored_starts(
     session: AsyncSession, org_id: str, ids: Iterable[str]
-) -> dict[str, tuple[str, datetime]]:
-    """(patient, starts_at) of these individual appointments as the mirror has them now."""
+) -> dict[str, tuple[str, datetime, str]]:
+    """(patient, starts_at, updated_at) of these individual appointments as the mirror has them now."""
     wanted = list(ids)
     if not wanted:
         return {}
     ind = individual_appointments
     rows = await session.execute(
-        select(ind.c.id, ind.c.patient_id, ind.c.starts_at).where(
+        select(ind.c.id, ind.c.patient_id, ind.c.starts_at, ind.c.updated_at).where(
             ind.c.org_id == org_id, ind.c.id.in_(wanted)
         )
     )
-    return {r.id: (r.patient_id, r.starts_at) for r in rows}
+    return {r.id: (r.patient_id, r.starts_at, r.updated_at) for r in rows}
 
 
 async def class_ids(session: AsyncSession, org_id: str) -> list[str]:

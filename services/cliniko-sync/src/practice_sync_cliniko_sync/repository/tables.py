@@ -99,6 +99,9 @@ patient_bases = Table(
     Column("org_id", String(128), primary_key=True),
     Column("patient_id", ID, primary_key=True),
     Column("before_count", Integer, nullable=False),
+    # On Cliniko's clock, no earlier than the count was made (null: stored before it was kept). An
+    # appointment created after it cannot be in the count, so a new booking need not ask again.
+    Column("counted_at", DateTime(timezone=True), nullable=True),
     schema=SCHEMA,
 )
 MIRROR = (

@@ -97,6 +97,9 @@ PHASES = (
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
 COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them all the same)
+# How far past the latest answer's `Date` a count may have been made: `Date` drops the fraction of
+# its second, and of answers in flight together the last one read need not carry the latest `Date`.
+COUNT_CLOCK_SLACK_S = 5
 
 
 def cliniko_time(value: datetime) -> str:
@@ -429,7 +432,7 @@ class RunExecutor:
                     and cp.get("boundary")
                     and phase.table is individual_appointments
                 ):
-                    await self._drop_stale_bases(s, cp, batch)
+                    await self._drop_stale_bases(s, cp, batch, records)
                 await mirror.upsert(s, phase.table, batch)
                 if next_url is not None:
                     cp["next"] = next_url
@@ -441,21 +444,30 @@ class RunExecutor:
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _drop_stale_bases(
-        self, s: AsyncSession, cp: dict[str, Any], batch: list[dict[str, Any]]
+        self, s: AsyncSession, cp: dict[str, Any], batch: list[dict[str, Any]], records: list[Any]
     ) -> None:
         """Drop the bases a delta may have changed (asked again if the patient is active).
 
         A base counts appointments before the boundary as they were when asked. A changed one that
-        starts (or started) before it, or one the mirror never had (it may have moved across the
-        boundary), can change that number; new bookings land here too, at one count each.
+        starts (or started) before it, or one the mirror never had, can change that number: an
+        appointment the mirror never had may have moved across the boundary since the count. Not
+        one created after its patient's base was counted and starting from the boundary on (a new
+        booking, the common case): it was never in the count, and the mirror counts it. Nor one read
+        again unchanged (an inclusive delta re-reads the records on its mark every run).
         """
         org = self.run.org_id
         boundary = datetime.fromisoformat(cp["boundary"])
         old = await mirror.mirrored_starts(s, org, [r["id"] for r in batch])
+        created = {str(raw.get("id")): _created_at(raw) for raw in records if isinstance(raw, dict)}
+        new = [r for r in batch if r["id"] not in old and r["starts_at"] >= boundary]
+        counted = await mirror.bases_counted_at(s, org, [r["patient_id"] for r in new])
         stale = set()
         for r in batch:
             was = old.get(r["id"])
-            if was is None or r["starts_at"] < boundary:
+            if was is not None and was[2] == r["updated_at"]:
+                continue
+            booked_since = was is None and _created_after(created.get(r["id"]), counted.get(r["patient_id"]))
+            if r["starts_at"] < boundary or (was is None and not booked_since):
                 stale.add(r["patient_id"])
             if was is not None and was[1] < boundary:
                 stale.add(was[0])
@@ -557,10 +569,16 @@ class RunExecutor:
         for start in range(0, len(ids), 50):
             got = dict(await asyncio.gather(*(one(p) for p in ids[start : start + 50])))
             async with unit_of_work(self.d.sessions) as s:
-                await mirror.store_bases(s, self.run.org_id, got)
+                await mirror.store_bases(s, self.run.org_id, got, self._counted_at())
                 await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
             out |= got
         return out
+
+    def _counted_at(self) -> datetime | None:
+        """A time on Cliniko's clock no earlier than any count just answered: the `Date` of the
+        latest answer plus a slack for `Date`'s whole seconds and answers read out of order."""
+        seen = self.client.provider_time if self.client is not None else None
+        return seen + timedelta(seconds=COUNT_CLOCK_SLACK_S) if seen is not None else None
 
     async def _fetch_patients(self, ids: list[str], api_url: str) -> None:
         assert self.client is not None
@@ -636,3 +654,15 @@ def _message(run_id: UUID, row: ActiveRow, info: Any) -> ActivePatient:
         search_date_from=row.search_date_from,
         search_date_to=row.search_date_to,
     )
+
+
+def _created_at(raw: dict[str, Any]) -> datetime | None:
+    try:
+        return to_rows.ts(raw.get("created_at"))
+    except ValueError:
+        return None  # unreadable here is unknown: the base is asked again, never trusted wrongly
+
+
+def _created_after(created: datetime | None, counted: datetime | None) -> bool:
+    """Whether an appointment was certainly made after its patient's base was counted."""
+    return created is not None and counted is not None and created > counted
