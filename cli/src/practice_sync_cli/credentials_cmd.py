@@ -14,8 +14,8 @@ from rich.table import Table
 
 from practice_sync_cli import output
 from practice_sync_cli.state import admin_token
+from practice_sync_common.org_ids import InvalidOrgId, canonical_org_id
 from practice_sync_common.ports import LOOPBACK, SERVICE_PORTS
-from practice_sync_credentials.domain.providers import InvalidInput, canonical_org_id
 
 credentials_app = typer.Typer(
     help="Provider credentials per organization (stored encrypted by the credentials service).",
@@ -78,7 +78,7 @@ def org_known(client: httpx.Client, org: str) -> bool:
     found = _check(r).get("id")
     try:
         wanted = canonical_org_id(org)  # the registry stores UUID ids lowercased
-    except InvalidInput:
+    except InvalidOrgId:
         return False  # an id the registry's rule refuses, whose '/' routed the request elsewhere
     return found == wanted
 

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -178,28 +179,7 @@ async def test_admin_api_queues_publishes_lists_and_shows_runs(
         all_orgs = await c.post("/admin/syncs", json={"org_id": "*"}, headers=ADMIN)
         assert all_orgs.status_code == 202 and all_orgs.json()["all_orgs"] is True
 
-    consumer = AIOKafkaConsumer(
-        topics.SYNC_REQUESTED,
-        bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
-        group_id=f"t-{uuid.uuid4().hex}",
-        auto_offset_reset="earliest",
-    )
-    await consumer.start()
-    try:
-        found = None
-        for _ in range(20):
-            batch = await consumer.getmany(timeout_ms=500)
-            for msgs in batch.values():
-                for m in msgs:
-                    event = json.loads(m.value)
-                    # The topic is shared with other tests, some of which publish malformed messages.
-                    data = event.get("data") if isinstance(event, dict) else None
-                    if isinstance(data, dict) and data.get("run_id") == run_id:
-                        found = (m.key, event)
-            if found:
-                break
-    finally:
-        await consumer.stop()
+    found = await _published_request(runtime, run_id)
     assert found is not None, "sync.requested was not published"
     key, event = found
     assert key == org.encode() and event["org_id"] == org
@@ -231,10 +211,19 @@ async def test_admin_api_knows_a_uuid_org_in_any_case(
     runtime: ServiceRuntime, stack: Stack, credentials_service: str
 ) -> None:
     # The credentials service stores UUID org ids lowercase and reads them in any case; so does the check.
+    # The run, its event and so the rows it makes go under that lowercase id, not the request's
+    # spelling (else the read API, asked for the org, would find none of them).
     org = await offline_cliniko_org(stack, str(uuid.uuid4()))
     async with admin_client(runtime, "cliniko", credentials_service) as c:
         r = await c.post("/admin/syncs", json={"org_id": org.upper()}, headers=ADMIN)
         assert r.status_code == 202, r.text
+        run_id = r.json()["run_id"]
+        assert r.json()["org_id"] == org
+        for spelled in (org, org.upper()):
+            listed = await c.get("/admin/syncs", params={"org_id": spelled}, headers=ADMIN)
+            assert [(x["run_id"], x["org_id"]) for x in listed.json()["runs"]] == [(run_id, org)], spelled
+    found = await _published_request(runtime, run_id)
+    assert found is not None and found[0] == org.encode() and found[1]["org_id"] == org, found
 
 
 async def test_admin_api_answers_503_and_queues_nothing_when_credentials_cannot_be_asked(
@@ -275,3 +264,27 @@ async def test_the_fan_out_list_follows_every_page_to_the_end(stack: Stack, cred
     assert len(listed) > 2 and set(new) <= set(paged), (new, paged)
     assert paged == listed  # every org, in order, none twice
     assert not set(new) & set(clio)
+
+
+async def _published_request(runtime: ServiceRuntime, run_id: str) -> tuple[bytes, dict[str, Any]] | None:
+    """The `sync.requested` message (key, event) of this run, read from the topic."""
+    consumer = AIOKafkaConsumer(
+        topics.SYNC_REQUESTED,
+        bootstrap_servers=runtime.settings.kafka_bootstrap_servers,
+        group_id=f"t-{uuid.uuid4().hex}",
+        auto_offset_reset="earliest",
+    )
+    await consumer.start()
+    try:
+        for _ in range(20):
+            batch = await consumer.getmany(timeout_ms=500)
+            for msgs in batch.values():
+                for m in msgs:
+                    event = json.loads(m.value)
+                    # The topic is shared with other tests, some of which publish malformed messages.
+                    data = event.get("data") if isinstance(event, dict) else None
+                    if isinstance(data, dict) and data.get("run_id") == run_id:
+                        return m.key, event
+    finally:
+        await consumer.stop()
+    return None

@@ -125,3 +125,28 @@ async def test_org_read_tokens_read_only_their_org(org_with_patients: str, stack
         assert (await c.post(f"/orgs/{org_with_patients}/read-token", headers=auth)).status_code == 401
         bad = {"Authorization": "Bearer nope"}
         assert (await c.get(f"/orgs/{org_with_patients}/contacts", headers=bad)).status_code == 401
+
+
+async def test_a_uuid_org_reads_the_same_in_any_spelling(
+    projector_service: str, producer: KafkaBroker, db: AsyncEngine, stack: Stack
+) -> None:
+    """Rows are kept under the lowercase form of a UUID org (the credentials service's): asked for
+    in upper case, or without hyphens, the org still shows them, and its read token reads them."""
+    org = str(uuid.uuid4())
+    run = uuid.uuid4()
+    await send(producer, org, patient(run, "1", "Ada", "Lovelace"), patient(run, "2", "Alan", "Turing"))
+    await send(producer, org, complete(run, 2))
+    await wait_run(db, org, run)
+    spellings = (org, org.upper(), org.replace("-", "").upper())
+    async with httpx.AsyncClient(base_url=stack.urls["projector"], headers=stack.admin_headers()) as c:
+        for spelled in spellings:
+            r = await c.get(f"/orgs/{spelled}/active-patients")
+            assert r.status_code == 200 and r.json()["meta"]["total"] == 2, (spelled, r.text)
+            assert len((await c.get(f"/orgs/{spelled}/contacts")).json()["data"]) == 2, spelled
+        minted = await c.post(f"/orgs/{org.upper()}/read-token")
+        assert minted.json()["org_id"] == org
+        token = {"Authorization": f"Bearer {minted.json()['token']}"}
+    async with httpx.AsyncClient(base_url=stack.urls["projector"], headers=token) as c:
+        for spelled in spellings:
+            r = await c.get(f"/orgs/{spelled}/active-patients")
+            assert r.status_code == 200 and r.json()["meta"]["total"] == 2, (spelled, r.text)

@@ -82,6 +82,21 @@ async def test_signed_delivery_is_published_before_200(
     assert secret not in json.dumps(event)
 
 
+async def test_a_uuid_org_in_another_spelling_is_published_under_its_own_id(
+    stack: Stack, webhook_ingest_service: str, kafka_bootstrap: str
+) -> None:
+    """The event carries the org's one (lowercase) id whatever spelling the URL used: the projector
+    keys the contact by it, and the read API finds it there."""
+    org, secret = str(uuid.uuid4()), f"sec-{uuid.uuid4().hex}"
+    await store_secret(stack, org, "42", secret)
+    body = delivery(4321, 42)
+    async with watch(kafka_bootstrap, topics.WEBHOOK_RECEIVED) as watcher:
+        r = await post(webhook_ingest_service, org.upper(), body, {"X-Hook-Signature": sign(secret, body)})
+        assert r.status_code == 200, r.text
+        [event] = await watcher.wait_for(lambda e: e["org_id"].lower() == org)
+    assert event["org_id"] == org
+
+
 async def test_new_secret_works_immediately_and_bad_or_missing_signatures_get_401(
     stack: Stack, webhook_ingest_service: str, kafka_bootstrap: str
 ) -> None:

@@ -20,6 +20,7 @@ from practice_sync_common.broker import publish
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import Provider, SyncRequested, envelope
 from practice_sync_common.logging import get_logger, secrets
+from practice_sync_common.org_ids import InvalidOrgId, canonical_org_id
 from practice_sync_common.sync_runs.org_check import OrgCheck, OrgRefused
 from practice_sync_common.sync_runs.repository import RetryRule, SyncRunRepository
 from practice_sync_common.sync_runs.schemas import SyncMode, SyncRequestAccepted, is_all_orgs
@@ -49,6 +50,12 @@ class SyncIntake:
         run_id = uuid4()
         all_orgs = is_all_orgs(org_id)
         if not all_orgs:
+            try:
+                # The credentials service's spelling: a run, its events and the rows they make are
+                # found under it whichever spelling of a UUID org the request used.
+                org_id = canonical_org_id(org_id)
+            except InvalidOrgId as exc:
+                raise HTTPException(422, str(exc)) from exc
             # Before the row: a refused request must leave nothing behind. "*" is not checked: the
             # connector fans out over the credentials service's list of its orgs, the list the
             # check reads.

@@ -12,14 +12,13 @@ sync. Reading that metadata rather than the secret: the check never receives a p
 
 from __future__ import annotations
 
-import re
-import uuid
 from typing import Protocol
 
 import httpx
 
-from practice_sync_common.events import ORG_ID_PATTERN, Provider
+from practice_sync_common.events import Provider
 from practice_sync_common.logging import get_logger
+from practice_sync_common.org_ids import InvalidOrgId, canonical_org_id
 from practice_sync_common.settings import CommonSettings
 
 log = get_logger(__name__)
@@ -37,7 +36,6 @@ REFUSED_STATUS = "needs_reauth"
 NO_SUCH_ROW = frozenset({"unknown_org", "no_credentials"})
 # The fan-out's page of `GET /internal/orgs` (the service's default): a few requests for thousands of orgs.
 ORG_PAGE = 1000
-_ORG_RE = re.compile(ORG_ID_PATTERN)
 
 
 class OrgRefused(Exception):
@@ -64,14 +62,6 @@ def how_to_store(provider: Provider, org_id: str) -> str:
     return f"connect it with {command} (OAuth)" if provider == "clio" else f"store its API key with {command}"
 
 
-def canonical(org_id: str) -> str:
-    """The credentials service's spelling of an org id: a UUID in any case is stored lowercase."""
-    try:
-        return str(uuid.UUID(org_id))
-    except ValueError:
-        return org_id
-
-
 class CredentialsOrgCheck:
     """The `OrgCheck` every connector uses: asks the credentials service with the service's own token.
 
@@ -89,7 +79,10 @@ class CredentialsOrgCheck:
         return cls(settings.credentials_url, settings.service_token.get_secret_value())
 
     async def __call__(self, provider: Provider, org_id: str) -> None:
-        org = canonical(org_id)
+        try:
+            org = canonical_org_id(org_id)
+        except InvalidOrgId:
+            org = None  # the org-id rule refuses it, so it names no org credentials holds
         async with httpx.AsyncClient(base_url=self._url, headers=self._headers, timeout=self._timeout_s) as c:
             status = await self._status(c, provider, org)
             if status == REFUSED_STATUS:
@@ -117,11 +110,11 @@ class CredentialsOrgCheck:
             "then request the sync again",
         )
 
-    async def _status(self, c: httpx.AsyncClient, provider: Provider, org: str) -> str | None:
+    async def _status(self, c: httpx.AsyncClient, provider: Provider, org: str | None) -> str | None:
         """The status of `org`'s `provider` credential, None when it has none; 503 when that cannot be
         known. One org's row is read, never the list of every org."""
-        if _ORG_RE.fullmatch(org) is None:
-            return None  # the service's org-id rule refuses it, so it names no org it holds
+        if org is None:
+            return None
         unavailable = "credentials service unavailable ({why}); nothing was queued, try again"
         try:
             r = await c.get(f"/internal/orgs/{org}", params={"provider": provider})

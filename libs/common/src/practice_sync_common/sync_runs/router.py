@@ -38,7 +38,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from practice_sync_common.auth import require_admin
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common.org_ids import optional_org_id_query
 from practice_sync_common.sync_runs.intake import SyncIntake
 from practice_sync_common.sync_runs.schemas import SyncRequestAccepted, SyncRequestIn, SyncRun, SyncRunList
 
@@ -67,7 +67,7 @@ def sync_admin_router(intake: SyncIntake) -> APIRouter:
 
     @router.get("")
     async def list_runs(
-        org_id: str | None = Query(default=None, max_length=128, pattern=f"^{ORG_ID_PATTERN}$"),
+        org_id: str | None = Depends(optional_org_id_query),
         limit: int = Query(default=20, ge=1, le=200),
         db: async_sessionmaker[AsyncSession] = Depends(sessions),
     ) -> SyncRunList:

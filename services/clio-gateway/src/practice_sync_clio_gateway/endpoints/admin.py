@@ -13,11 +13,10 @@ from practice_sync_clio_gateway.service import custom_actions, webhooks
 from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.auth import require_admin
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common.org_ids import OrgPath
 from practice_sync_common.provider_http import ProviderAuthError, ProviderError
 
 router = APIRouter(prefix="/admin/clio", tags=["clio admin"], dependencies=[Depends(require_admin)])
-ORG = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
 ACTION_ID = Path(ge=1, le=2**63 - 1)  # a Clio id (int64); anything else names no action
 
 
@@ -39,18 +38,18 @@ async def guarded(call: Any) -> Any:
 
 
 @router.get("/{org}/custom-actions")
-async def list_actions(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def list_actions(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return {"org_id": org, "custom_actions": await custom_actions.list_for(gw, org)}
 
 
 @router.post("/{org}/custom-actions/sync")
-async def sync_action(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def sync_action(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return dict(await guarded(custom_actions.ensure(gw, org)))
 
 
 @router.delete("/{org}/custom-actions/{action_id}")
 async def delete_action(
-    action_id: int = ACTION_ID, org: str = ORG, gw: Gateway = Depends(gateway)
+    org: OrgPath, action_id: int = ACTION_ID, gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     """Delete at Clio and here. Already gone at Clio but still recorded: the record is cleaned up
     (200, `at_clio: already_gone`). Known to neither: 404."""
@@ -62,24 +61,24 @@ async def delete_action(
 
 
 @router.get("/{org}/webhooks")
-async def list_hooks(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def list_hooks(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return {"org_id": org, "webhooks": await webhooks.list_local(gw, org)}
 
 
 @router.post("/{org}/webhooks")
-async def ensure_hook(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def ensure_hook(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """Create, renew or replace the org's contact subscription (what the scheduled job does)."""
     return dict(await guarded(webhooks.ensure(gw, org)))
 
 
 @router.delete("/{org}/webhooks")
-async def delete_hooks(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def delete_hooks(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return {"org_id": org, "deleted": await guarded(webhooks.delete_all(gw, org))}
 
 
 @router.get("/{org}/webhook-events")
 async def events(
-    org: str = ORG, limit: int = Query(default=50, ge=1, le=500), gw: Gateway = Depends(gateway)
+    org: OrgPath, limit: int = Query(default=50, ge=1, le=500), gw: Gateway = Depends(gateway)
 ) -> dict[str, Any]:
     t = webhook_events
     async with unit_of_work(gw.sessions) as s:
@@ -90,7 +89,7 @@ async def events(
 
 
 @router.post("/{org}/reconcile")
-async def reconcile(org: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def reconcile(org: OrgPath, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     """What the scheduled job does for one org, now: custom action, webhook, first sync if never synced."""
     from practice_sync_clio_gateway.tasks.reconcile import reconcile_org
 

@@ -15,11 +15,10 @@ from practice_sync_clio_gateway.service import custom_actions, webhooks
 from practice_sync_clio_gateway.service.context import Gateway
 from practice_sync_common.auth import require_admin
 from practice_sync_common.db import unit_of_work
-from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common.org_ids import OrgIdQuery
 from practice_sync_common.sync_runs import SyncIntake, SyncMode
 
 router = APIRouter(prefix="/clio", tags=["clio (seed API)"])
-ORG = Query(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$")
 admin = [Depends(require_admin)]
 
 
@@ -30,7 +29,7 @@ def intake(request: Request) -> SyncIntake:
 
 @router.post("/sync/contacts", status_code=202, dependencies=admin)
 async def sync_contacts(
-    org_id: str = ORG,
+    org_id: OrgIdQuery,
     mode: SyncMode = Query(default="auto"),
     gw: Gateway = Depends(gateway),
     sync_intake: SyncIntake = Depends(intake),
@@ -48,7 +47,7 @@ async def sync_contacts(
 
 @router.get("/contacts", dependencies=admin)
 async def contacts(
-    org_id: str = ORG,
+    org_id: OrgIdQuery,
     limit: int = Query(default=50, ge=1, le=500),
     offset: int = Query(default=0, ge=0),
     gw: Gateway = Depends(gateway),
@@ -77,22 +76,22 @@ async def contacts(
 
 
 @router.post("/custom-actions/smart-intake", dependencies=admin)
-async def smart_intake(org_id: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def smart_intake(org_id: OrgIdQuery, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return dict(await guarded(custom_actions.ensure(gw, org_id)))
 
 
 @router.post("/sync/custom-actions", dependencies=admin)
-async def sync_custom_actions(org_id: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def sync_custom_actions(org_id: OrgIdQuery, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return dict(await guarded(custom_actions.ensure(gw, org_id)))
 
 
 @router.post("/webhooks/subscribe", dependencies=admin)
-async def subscribe(org_id: str = ORG, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
+async def subscribe(org_id: OrgIdQuery, gw: Gateway = Depends(gateway)) -> dict[str, Any]:
     return dict(await guarded(webhooks.ensure(gw, org_id)))
 
 
 @router.post("/webhooks/receive")
-async def receive(request: Request, org_id: str = ORG, gw: Gateway = Depends(gateway)) -> Response:
+async def receive(request: Request, org_id: OrgIdQuery, gw: Gateway = Depends(gateway)) -> Response:
     """The seed received webhooks here; it now forwards to webhook-ingest (same checks, same answers)."""
     body = await request.body()
     keep = {

@@ -6,10 +6,9 @@ Pure data and validation: the service layer enforces these rules, tests read the
 from __future__ import annotations
 
 import re
-import uuid
 from enum import StrEnum
 
-from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common import org_ids
 from practice_sync_credentials.domain.errors import CredentialsDomainError
 
 
@@ -51,7 +50,6 @@ WRITERS: dict[tuple[Provider, Kind], frozenset[str]] = {
     (Provider.CLIO, Kind.WEBHOOK_SECRET): frozenset({"clio-gateway"}),
 }
 
-_ORG_RE = re.compile(ORG_ID_PATTERN)
 _WEBHOOK_ID_RE = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
@@ -66,16 +64,12 @@ def parse_provider(raw: str) -> Provider:
 
 
 def canonical_org_id(raw: str) -> str:
-    """Org ids are 1-128 of ``A-Za-z0-9._-``; UUIDs in any spelling become their lowercase form."""
-    if not isinstance(raw, str) or _ORG_RE.fullmatch(raw) is None:
-        raise InvalidInput(
-            "org id must be 1-128 characters of letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
+    """Org ids are 1-128 of ``A-Za-z0-9._-``; UUIDs in any spelling become their lowercase form
+    (the one rule, `practice_sync_common.org_ids`, as this service's 422)."""
     try:
-        return str(uuid.UUID(raw))
-    except ValueError:
-        return raw
+        return org_ids.canonical_org_id(raw)
+    except org_ids.InvalidOrgId as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 def canonical_webhook_id(raw: str) -> str:

@@ -12,16 +12,15 @@ import base64
 import hashlib
 import hmac
 
-from fastapi import Depends, HTTPException, Path, Request, status
+from fastapi import Depends, HTTPException, Request, status
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from practice_sync_common.auth import is_admin_token
-from practice_sync_common.events import ORG_ID_PATTERN
+from practice_sync_common.org_ids import OrgPath
 from practice_sync_projector.settings import Settings
 
 _bearer = HTTPBearer(auto_error=False)
 PREFIX = "pso_"
-OrgPath = Path(min_length=1, max_length=128, pattern=f"^{ORG_ID_PATTERN}$", description="organization id")
 
 
 def _secret(settings: Settings) -> bytes | None:
@@ -51,7 +50,7 @@ def _unauthorized(message: str) -> HTTPException:
 
 def require_org_reader(
     request: Request,
-    org: str = OrgPath,
+    org: OrgPath,
     creds: HTTPAuthorizationCredentials | None = Depends(_bearer),
 ) -> str:
     if creds is None or creds.scheme.lower() != "bearer" or not creds.credentials:

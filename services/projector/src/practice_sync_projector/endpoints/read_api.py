@@ -9,7 +9,8 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request, status
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from practice_sync_common.auth import require_admin
-from practice_sync_projector.endpoints.auth import OrgPath, read_token, require_org_reader
+from practice_sync_common.org_ids import OrgPath
+from practice_sync_projector.endpoints.auth import read_token, require_org_reader
 from practice_sync_projector.endpoints.cursor import Cursor, decode_cursor
 from practice_sync_projector.repository import read
 from practice_sync_projector.repository.scoped import org_scope
@@ -61,7 +62,7 @@ def _next(rows: list[dict[str, Any]], limit: int, listing: str, sort: str, order
 
 
 @router.post("/orgs/{org}/read-token", response_model=ReadToken, dependencies=[Depends(require_admin)])
-async def mint_read_token(request: Request, org: str = OrgPath) -> ReadToken:
+async def mint_read_token(request: Request, org: OrgPath) -> ReadToken:
     """A token that reads this org's read models and nothing else (admin only)."""
     token = read_token(request.app.state.settings, org)
     if token is None:  # unreachable while the admin token (which keys them) is set; kept explicit

@@ -28,6 +28,7 @@ from practice_sync_common.events import ORG_ID_PATTERN
 from practice_sync_common.ids import uuid4
 from practice_sync_common.logging import get_logger
 from practice_sync_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from practice_sync_common.org_ids import canonical_org_id
 from practice_sync_webhook_ingest.service.metrics import DELIVERIES
 from practice_sync_webhook_ingest.service.publisher import Publisher, PublishFailed
 from practice_sync_webhook_ingest.service.secrets_cache import SecretsUnavailable, WebhookSecrets
@@ -100,6 +101,8 @@ async def handle(
     cache: WebhookSecrets,
     publisher: Publisher,
 ) -> Answer:
+    # Its path has passed the org-id rule; the event and the secrets' lookup use the org's one spelling.
+    org = canonical_org_id(org)
     if handshake is not None and not signature:
         # Clio confirms a new subscription by sending its secret; echoing it back enables the hook.
         # Handshakes carry no signature and nothing to publish (their body may be empty). A signed
