@@ -38,7 +38,7 @@ def _client(provider: str) -> httpx.Client:
 
 
 def _fail(r: httpx.Response) -> NoReturn:
-    output.refused(r, 2)
+    output.refused(r, 1)
 
 
 def _unreachable(provider: str, exc: httpx.HTTPError) -> NoReturn:
@@ -116,12 +116,12 @@ def status(
         "error",
     )
     params: dict[str, Any] = {"limit": limit, **({"org_id": org} if org else {})}
-    failed = []
+    failed: dict[str, int] = {}  # provider → its exit code
     listed = 0
     for provider in OWNERS:
         runs = _recent_runs(provider, params)
-        if runs is None:
-            failed.append(provider)
+        if isinstance(runs, int):
+            failed[provider] = runs
             continue
         listed += len(runs)
         for run in runs:
@@ -140,17 +140,18 @@ def status(
                 escape((run.get("error") or "")[:60]),
             )
     if org and not listed and len(failed) < len(OWNERS):
-        # Exit 2, as the refusals of `sync request` and of this command's own requests.
-        fail_unless_known_org(org, 2)
+        fail_unless_known_org(org, 1)
     if len(failed) < len(OWNERS):  # an empty table would read as "no runs"
         console.print(table)
     if failed:
-        # The table shows what could be read; the exit code says it is not the whole picture.
-        raise typer.Exit(2)
+        # The table shows what could be read; the exit code says it is not the whole picture (2 when
+        # a connector could not be reached, else 1: one refused).
+        raise typer.Exit(max(failed.values()))
 
 
-def _recent_runs(provider: str, params: dict[str, Any]) -> list[dict[str, Any]] | None:
-    """One connector's recent runs, or None after saying on stderr why they could not be read."""
+def _recent_runs(provider: str, params: dict[str, Any]) -> list[dict[str, Any]] | int:
+    """One connector's recent runs, or the exit code after saying on stderr why they could not be
+    read (2 unreachable, 1 refused)."""
     owner = OWNERS[provider]
     try:
         with _client(provider) as c:
@@ -160,10 +161,10 @@ def _recent_runs(provider: str, params: dict[str, Any]) -> list[dict[str, Any]] 
             f"cannot reach {owner} at {_base_url(provider)} ({type(exc).__name__}); is it running?"
             f" (set {URL_ENV[provider]} if it runs elsewhere)"
         )
-        return None
+        return 2
     if r.status_code != 200:
         hint = f" ({output.TOKEN_HINT})" if r.status_code == 401 else ""
         output.warn(f"{owner}: GET /admin/syncs → {r.status_code}: {output.service_message(r)}{hint}")
-        return None
+        return 1
     runs: list[dict[str, Any]] = r.json()["runs"]
     return runs
