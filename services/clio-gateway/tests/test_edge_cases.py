@@ -8,7 +8,8 @@ import asyncio
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -25,8 +26,8 @@ from practice_sync_clio_gateway.testing import (
     wait_run,
 )
 from practice_sync_common import topics
-from practice_sync_common.events import WebhookReceived, envelope
-from practice_sync_webhook_ingest.testing import watch
+from practice_sync_common.events import Envelope, WebhookReceived, envelope
+from practice_sync_webhook_ingest.testing import TopicWatcher, watch
 
 T = TypeVar("T")
 
@@ -88,6 +89,29 @@ async def _until(check: Callable[[], Awaitable[T | None]], timeout_s: float = 20
         await asyncio.sleep(0.1)
 
 
+@asynccontextmanager
+async def _dead_lettered(
+    bootstrap: str, org: str, events: Sequence[Envelope[WebhookReceived]]
+) -> AsyncIterator[tuple[list[dict[str, Any]], TopicWatcher]]:
+    """`events` put on `webhook.received` (keyed by `org`, as ingest would), entered once each is on
+    its DLQ: those dead letters, and `contact.synced` as watched from before the first was sent."""
+    ids = {str(ev.id) for ev in events}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        async with (
+            watch(bootstrap, topics.dlq(topics.WEBHOOK_RECEIVED)) as dead,
+            watch(bootstrap, topics.CONTACT_SYNCED) as out,
+        ):
+            for ev in events:
+                await producer.send_and_wait(
+                    topics.WEBHOOK_RECEIVED, ev.model_dump_json().encode(), key=org.encode()
+                )
+            yield await dead.wait_for(lambda e: e["id"] in ids, count=len(ids), timeout_s=30), out
+    finally:
+        await producer.stop()
+
+
 async def test_webhook_events_without_a_usable_id_are_logged_and_dead_lettered(
     stack: Stack, clio_gateway_service: str, kafka_bootstrap: str
 ) -> None:
@@ -105,33 +129,22 @@ async def test_webhook_events_without_a_usable_id_are_logged_and_dead_lettered(
         envelope(topics.WEBHOOK_RECEIVED, "test", org, WebhookReceived(provider="clio", payload=p))
         for p in payloads
     ]
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        async with (
-            httpx.AsyncClient(base_url=clio_gateway_service, headers=stack.admin_headers()) as gw,
-            watch(kafka_bootstrap, topics.dlq(topics.WEBHOOK_RECEIVED)) as dead,
-            watch(kafka_bootstrap, topics.CONTACT_SYNCED) as out,
-        ):
-            for ev in sent:
-                await producer.send_and_wait(
-                    topics.WEBHOOK_RECEIVED, ev.model_dump_json().encode(), key=org.encode()
-                )
-            ids = {str(ev.id) for ev in sent}
-            dlq = await dead.wait_for(lambda e: e["id"] in ids, count=len(sent), timeout_s=30)
-            assert {e["id"] for e in dlq} == ids
+    async with (
+        httpx.AsyncClient(base_url=clio_gateway_service, headers=stack.admin_headers()) as gw,
+        _dead_lettered(kafka_bootstrap, org, sent) as (dlq, out),
+    ):
+        ids = {str(ev.id) for ev in sent}
+        assert {e["id"] for e in dlq} == ids
 
-            async def all_failed() -> list[dict[str, Any]] | None:
-                log = [e for e in await _event_log(gw, org) if e["event_id"] in ids]
-                return log if len(log) == len(ids) else None
+        async def all_failed() -> list[dict[str, Any]] | None:
+            log = [e for e in await _event_log(gw, org) if e["event_id"] in ids]
+            return log if len(log) == len(ids) else None
 
-            log = await _until(all_failed)
-            assert {e["status"] for e in log} == {"failed"}
-            assert all("data.id" in e["error"] and e["record_id"] is None for e in log), log
-            await out.settle(0.5)
-            assert not [e for e in out.seen if e["org_id"] == org]
-    finally:
-        await producer.stop()
+        log = await _until(all_failed)
+        assert {e["status"] for e in log} == {"failed"}
+        assert all("data.id" in e["error"] and e["record_id"] is None for e in log), log
+        await out.settle(0.5)
+        assert not [e for e in out.seen if e["org_id"] == org]
 
 
 async def test_webhook_contacts_with_an_unreadable_field_are_dead_lettered_at_once_naming_it(
@@ -151,7 +164,7 @@ async def test_webhook_contacts_with_an_unreadable_field_are_dead_lettered_at_on
         "email_addresses": [{"address": "ada@example.com"}],
         "phone_numbers": [],
     }
-    bad = {
+    bad: dict[str, dict[str, Any]] = {
         "its etag is not a string": {"etag": 7},
         "its updated_at is not an ISO 8601 time": {"updated_at": "yesterday"},
         "its email_addresses is not a list": {"email_addresses": "ada@example.com"},
@@ -168,31 +181,20 @@ async def test_webhook_contacts_with_an_unreadable_field_are_dead_lettered_at_on
         )
         for n, (problem, change) in enumerate(bad.items())
     }
-    producer = AIOKafkaProducer(bootstrap_servers=kafka_bootstrap)
-    await producer.start()
-    try:
-        async with (
-            httpx.AsyncClient(base_url=clio_gateway_service, headers=stack.admin_headers()) as gw,
-            watch(kafka_bootstrap, topics.dlq(topics.WEBHOOK_RECEIVED)) as dead,
-            watch(kafka_bootstrap, topics.CONTACT_SYNCED) as out,
-        ):
-            for ev in sent.values():
-                await producer.send_and_wait(
-                    topics.WEBHOOK_RECEIVED, ev.model_dump_json().encode(), key=org.encode()
-                )
-            ids = {str(ev.id): problem for problem, ev in sent.items()}
-            await dead.wait_for(lambda e: e["id"] in ids, count=len(ids), timeout_s=30)
+    async with (
+        httpx.AsyncClient(base_url=clio_gateway_service, headers=stack.admin_headers()) as gw,
+        _dead_lettered(kafka_bootstrap, org, list(sent.values())) as (_, out),
+    ):
+        ids = {str(ev.id): problem for problem, ev in sent.items()}
 
-            async def all_failed() -> list[dict[str, Any]] | None:
-                log = [e for e in await _event_log(gw, org) if e["event_id"] in ids]
-                return log if len(log) == len(ids) and all(e["status"] == "failed" for e in log) else None
+        async def all_failed() -> list[dict[str, Any]] | None:
+            log = [e for e in await _event_log(gw, org) if e["event_id"] in ids]
+            return log if len(log) == len(ids) and all(e["status"] == "failed" for e in log) else None
 
-            for entry in await _until(all_failed):
-                assert ids[entry["event_id"]] in entry["error"], entry
-            await out.settle(0.5)
-            assert not [e for e in out.seen if e["org_id"] == org]
-    finally:
-        await producer.stop()
+        for entry in await _until(all_failed):
+            assert ids[entry["event_id"]] in entry["error"], entry
+        await out.settle(0.5)
+        assert not [e for e in out.seen if e["org_id"] == org]
 
 
 async def test_an_older_delivery_arriving_late_does_not_roll_a_contact_back(

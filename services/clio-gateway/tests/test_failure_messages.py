@@ -9,12 +9,16 @@ import asyncio
 import json
 import time
 import uuid
-from contextlib import AbstractAsyncContextManager
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from faststream.kafka.subscriber.usecase import LogicSubscriber
+from prometheus_client.parser import text_string_to_metric_families
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack
 from practice_sync_clio_gateway.service.sync import ContactSync
@@ -32,6 +36,8 @@ from practice_sync_common.db import unit_of_work
 from practice_sync_common.events import WebhookReceived, envelope
 from practice_sync_common.sync_runs import SyncProgress
 from practice_sync_webhook_ingest.testing import from_now
+
+T = TypeVar("T")
 
 
 def _gateway(stack: Stack) -> httpx.AsyncClient:
@@ -73,6 +79,26 @@ async def _resume_at(sync: ContactSync, run_id: uuid.UUID, org: str, next_url: s
     sync.start(run_id)
 
 
+def _sync_requests(sync: ContactSync) -> LogicSubscriber[Any]:
+    """The gateway's `sync.requested` subscriber, consuming since the service started."""
+    [subscriber] = [
+        s
+        for s in sync.gw.broker.subscribers
+        if isinstance(s, LogicSubscriber) and topics.SYNC_REQUESTED in s.topic_names
+    ]
+    return subscriber
+
+
+def _service_loop(sync: ContactSync) -> asyncio.AbstractEventLoop:
+    # `sync.loop` is known only once a run has started; the consumer's task is there from the start.
+    loop: asyncio.AbstractEventLoop = _sync_requests(sync).tasks[0].get_loop()
+    return loop
+
+
+def _on_service_loop(sync: ContactSync, work: Coroutine[Any, Any, T]) -> Awaitable[T]:
+    return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(work, _service_loop(sync)))
+
+
 async def test_a_page_that_is_json_but_not_a_clio_page_fails_the_run_as_a_malformed_page(
     stack: Stack, clio_gateway_service: str
 ) -> None:
@@ -90,9 +116,7 @@ async def test_a_page_that_is_json_but_not_a_clio_page_fails_the_run_as_a_malfor
         for path, shape in [("/_sandbox/accounts", "a list"), ("/_sandbox/clock", "an object without data")]:
             run_id = uuid.uuid4()
             next_url = f"{stack.urls['clio-sandbox']}{path}"
-            await asyncio.wrap_future(
-                asyncio.run_coroutine_threadsafe(_resume_at(sync, run_id, org, next_url), sync.loop)
-            )
+            await _on_service_loop(sync, _resume_at(sync, run_id, org, next_url))
             run = await _settled(gw, str(run_id))
             assert run["status"] != "succeeded", (path, run)
             error = run["error"] or ""
@@ -177,17 +201,23 @@ async def _dead_lettered(consumer: AIOKafkaConsumer, ids: set[str], timeout_s: f
     return found
 
 
-async def _needs_reauth(stack: Stack, prefix: str, told: bool) -> tuple[str, str]:
-    """A new org whose grant the firm revoked in Clio; `told`: credentials has checked it since
-    (it refuses the token, 409), else it still hands out the revoked token (Clio answers 401)."""
-    org = await connect(stack, prefix, "conf-empty")
+async def _lose_grant(stack: Stack, org: str, told: bool) -> str:
+    """The firm revokes `org`'s grant in Clio; `told`: credentials has checked it since (its refresh
+    met `invalid_grant`, so it refuses the token, 409), else it still hands out the revoked token
+    (Clio answers 401). The revoked access token, for asserting it leaks nowhere."""
     token = await access_token(stack, org, SERVICE_TOKENS["clio-gateway"])
     await revoke(stack, token)
     if told:
         async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
             r = await c.post(f"/admin/orgs/{org}/credentials/clio/validate", headers=stack.admin_headers())
             assert r.json()["status"] == "needs_reauth", r.text
-    return org, token
+    return token
+
+
+async def _needs_reauth(stack: Stack, prefix: str, told: bool) -> tuple[str, str]:
+    """A new org whose grant is gone (see `_lose_grant`), and its revoked access token."""
+    org = await connect(stack, prefix, "conf-empty")
+    return org, await _lose_grant(stack, org, told)
 
 
 async def test_a_webhook_for_an_org_that_must_reconnect_is_dead_lettered_at_once_saying_how(
@@ -259,3 +289,100 @@ async def test_a_grant_revoked_during_a_run_fails_it_saying_how_to_reconnect(
     assert f"org {org} must reconnect Clio" in error, error
     assert _reconnect_command(org) in error and "request the sync again" in error, error
     assert token not in r.text
+
+
+@asynccontextmanager
+async def _sync_requests_held(stack: Stack) -> AsyncIterator[None]:
+    """Meanwhile the gateway's `sync.requested` consumer fetches nothing (as when its worker lags or
+    is down): a request the intake accepted stays a queued run that nobody has claimed. Leaving
+    resumes it, and the held requests are consumed as any others."""
+    sync: ContactSync = stack.apps["clio-gateway"].state.contact_sync
+    consumer: AIOKafkaConsumer = _sync_requests(sync).consumer
+
+    # The consumer belongs to the service's loop: it is paused and resumed there, between fetches.
+    async def pause() -> set[TopicPartition]:
+        partitions: set[TopicPartition] = consumer.assignment()
+        consumer.pause(*partitions)
+        return partitions
+
+    async def resume() -> None:
+        consumer.resume(*held)
+
+    held = await _on_service_loop(sync, pause())
+    assert held, "the gateway's sync.requested consumer has no partitions to hold"
+    try:
+        yield
+    finally:
+        await _on_service_loop(sync, resume())
+
+
+async def _clio_requests(stack: Stack, accounts: tuple[str, ...]) -> Counter[tuple[str, str]]:
+    """The sandbox's ledger of API requests served so far, by (account, endpoint)."""
+    served = (await sandbox(stack, "GET", "/stats")).json()["accounts"]
+    return Counter(
+        {
+            (a, endpoint): n
+            for a in accounts
+            for endpoint, n in served.get(a, {}).get("by_endpoint", {}).items()
+        }
+    )
+
+
+_TOKEN_ROUTES = ("/internal/credentials/{org}/clio", "/internal/credentials/{org}/clio/refresh")
+
+
+async def _token_calls(stack: Stack) -> Counter[tuple[str, str, str]]:
+    """Credentials' Clio token routes served so far, by (method, route, status), from its /metrics.
+
+    The counter is per route, not per org: it counts every org's calls, so a test reading it must
+    be the only one asking for tokens meanwhile (tests run one at a time; reconcile rounds are off).
+    """
+    async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
+        text = (await c.get("/metrics")).text
+    calls: Counter[tuple[str, str, str]] = Counter()
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = sample.labels
+            if sample.name == "practice_sync_http_requests_total" and labels.get("route") in _TOKEN_ROUTES:
+                calls[(labels["method"], labels["route"], labels["status"])] += int(sample.value)
+    return calls
+
+
+async def test_a_run_queued_before_the_grant_went_fails_at_its_claim_asking_credentials_once(
+    stack: Stack, clio_gateway_service: str
+) -> None:
+    """The intake accepts a sync while the grant is good; before the run is claimed, the firm
+    disconnects the app in Clio and credentials learns it (its refresh meets `invalid_grant`, so it
+    answers 409 `needs_reauth`). The claimed run asks credentials for the token once and fails for
+    good at that first attempt: no retry scheduled, no refresh tried, nothing sent to Clio, and an
+    error that names the reconnect command and carries no token."""
+    org = await connect(stack, "cg-queued-reauth", "conf-empty")
+    clio_accounts = ("conf-empty", "unauthenticated")  # a revoked token is served as the latter
+    async with _gateway(stack) as gw:
+        async with _sync_requests_held(stack):
+            r = await gw.post("/admin/syncs", json={"org_id": org, "mode": "full"})
+            assert r.status_code == 202, r.text
+            run_id = r.json()["run_id"]
+            token = await _lose_grant(stack, org, told=True)
+            async with httpx.AsyncClient(base_url=stack.urls["credentials"], timeout=30) as c:
+                refused = await c.get(
+                    f"/internal/credentials/{org}/clio",
+                    headers={"Authorization": f"Bearer {SERVICE_TOKENS['clio-gateway']}"},
+                )
+            assert refused.status_code == 409 and "needs_reauth" in refused.text, refused.text
+            queued = (await gw.get(f"/admin/syncs/{run_id}")).json()
+            assert queued["status"] == "queued" and queued["attempt"] == 0, queued  # not claimed yet
+            clio_before = await _clio_requests(stack, clio_accounts)
+            calls_before = await _token_calls(stack)
+        # A retry would be due 30 s on (RETRY's backoff): a run settled well before that had none.
+        run = await wait_run(gw, run_id, timeout_s=10)
+        shown = (await gw.get(f"/admin/syncs/{run_id}")).text
+    assert run["status"] == "failed" and run["attempt"] == 1 and run["next_retry_at"] is None, run
+    error = run["error"]
+    assert f"org {org} must reconnect Clio" in error and _reconnect_command(org) in error, error
+    assert "request the sync again" in error and error.endswith("(after 1 attempt)"), error
+    assert token not in shown
+    assert run["progress"]["requests"] == 0, run
+    assert await _clio_requests(stack, clio_accounts) - clio_before == Counter()  # Clio was asked nothing
+    asked = await _token_calls(stack) - calls_before
+    assert asked == Counter({("GET", "/internal/credentials/{org}/clio", "409"): 1}), asked

@@ -27,8 +27,9 @@ def must_reconnect(org: str, exc: NeedsReauth | ProviderAuthError, then: str) ->
     A 403 is a grant Clio knows but that may not do this (a scope the app was not granted, or the
     Clio user's role): reconnecting as a user who may is the fix there. Everything else here (a
     401 the one refresh did not cure, credentials' own `needs_reauth`) is a revoked or expired
-    grant. Clio's own words follow, for whoever debugs it; they never carry a token (the shared
-    client scrubs registered secrets from them).
+    grant. Whose words the refusal was follows, for whoever debugs it: Clio's, or the credentials
+    service's when it already knew; they never carry a token (the shared client scrubs registered
+    secrets from them).
     """
     if isinstance(exc, ProviderAuthError) and exc.status == 403:
         why = (
@@ -37,7 +38,8 @@ def must_reconnect(org: str, exc: NeedsReauth | ProviderAuthError, then: str) ->
         )
     else:
         why = "its Clio OAuth grant was revoked or has expired; "
-    return f"org {org} must reconnect Clio: {why}{how_to_store('clio', org)}, then {then} (Clio said: {exc})"
+    said = "credentials said" if isinstance(exc, NeedsReauth) else "Clio said"
+    return f"org {org} must reconnect Clio: {why}{how_to_store('clio', org)}, then {then} ({said}: {exc})"
 
 
 @dataclass(frozen=True)
