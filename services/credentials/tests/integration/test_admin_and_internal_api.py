@@ -129,23 +129,6 @@ async def test_orgs_for_a_provider(client: httpx.AsyncClient, cliniko_sandbox: s
     assert bad.status_code == 422 and "cliniko, clio" in bad.json()["error"]["message"]
 
 
-async def test_orgs_for_a_provider_narrowed_to_one_org(
-    client: httpx.AsyncClient, cliniko_sandbox: str
-) -> None:
-    # A sync request's check asks for its one org's row, not every org's.
-    clinic, law, _ = await setup_everything(client, cliniko_sandbox)
-    one = {"provider": "cliniko", "org_id": clinic}
-    r = await client.get("/internal/orgs", params=one, headers=service("cliniko-sync"))
-    assert r.status_code == 200 and r.json()["orgs"] == [{"org_id": clinic, "status": "valid"}]
-    other = {"provider": "cliniko", "org_id": law}  # an org of the other provider: no row
-    assert (await client.get("/internal/orgs", params=other, headers=service("cliniko-sync"))).json()[
-        "orgs"
-    ] == []
-    bad = {"provider": "cliniko", "org_id": "no spaces allowed"}
-    r = await client.get("/internal/orgs", params=bad, headers=service("cliniko-sync"))
-    assert r.status_code == 422 and "org id" in r.json()["error"]["message"]
-
-
 async def test_one_orgs_status_for_a_provider_without_the_list_or_a_secret(
     client: httpx.AsyncClient, cliniko_sandbox: str
 ) -> None:

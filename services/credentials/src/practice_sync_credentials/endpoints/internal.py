@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path, Query
 
 from practice_sync_common.auth import require_service
-from practice_sync_credentials.domain.providers import canonical_org_id, canonical_webhook_id, parse_provider
+from practice_sync_credentials.domain.providers import canonical_webhook_id, parse_provider
 from practice_sync_credentials.endpoints.deps import org_path, services
 from practice_sync_credentials.schemas.internal import (
     ClinikoSecretOut,
@@ -39,16 +39,13 @@ ORG_PAGE_MAX = 5000
 @router.get("/orgs")
 async def orgs_with(
     provider: str = Query(max_length=64),
-    # Older sync-request checks read their one org's row this way (0 or 1 entries); kept for them.
-    org_id: str | None = Query(default=None, max_length=128),
     limit: int = Query(ORG_PAGE, ge=1, le=ORG_PAGE_MAX),
     after: str | None = Query(None, max_length=128),
     svc: Services = Depends(services),
     _: str = Depends(any_service),
 ) -> OrgsForProvider:
     p = parse_provider(provider)
-    org = canonical_org_id(org_id) if org_id is not None else None
-    found = await credentials.orgs_with(svc, p, org, limit=limit, after=after)
+    found = await credentials.orgs_with(svc, p, limit=limit, after=after)
     return OrgsForProvider(
         provider=p.value,
         orgs=[OrgStatus(org_id=o, status=s) for o, s in found],

@@ -362,18 +362,13 @@ async def delete_webhook_secret(services: Services, caller: str, org_id: str, we
 
 
 async def orgs_with(
-    services: Services,
-    provider: Provider,
-    org: str | None = None,
-    *,
-    limit: int | None = None,
-    after: str | None = None,
+    services: Services, provider: Provider, *, limit: int | None = None, after: str | None = None
 ) -> list[tuple[str, str]]:
     """(org, status) of the orgs holding `provider`'s primary credential, by org id after `after`
-    (at most `limit`); only `org`'s when given."""
+    (at most `limit`)."""
     async with unit_of_work(services.sessions) as session:
         return await cred_repo.orgs_with(
-            session, provider.value, PRIMARY_KIND[provider].value, org, limit=limit, after=after
+            session, provider.value, PRIMARY_KIND[provider].value, limit=limit, after=after
         )
 
 
