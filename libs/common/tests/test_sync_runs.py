@@ -34,7 +34,7 @@ from practice_sync_common.sync_runs import (
 from practice_sync_common.sync_runs.org_check import connected_orgs
 
 MIGRATION = """
-from practice_sync_common.sync_runs import create_sync_runs
+from practice_sync_common.migration_ops import create_sync_runs_v1
 
 revision = "0001"
 down_revision = None
@@ -43,7 +43,7 @@ depends_on = None
 
 
 def upgrade(schema: str) -> None:
-    create_sync_runs(schema)
+    create_sync_runs_v1(schema)
 """
 ADMIN = {"Authorization": "Bearer sync-admin"}
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
-from sqlalchemy import Column, DateTime, MetaData, String, Table, func, text
+from sqlalchemy import Column, DateTime, Index, MetaData, String, Table, func, text
 from sqlalchemy.dialects.postgresql import UUID as PgUUID
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -29,6 +29,8 @@ def processed_events_table(metadata: MetaData, schema: str) -> Table:
         Column("consumer", String(100), primary_key=True),
         Column("event_id", PgUUID(as_uuid=True), primary_key=True),
         Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+        # The retention prune selects by age (`prune_claims`).
+        Index("ix_processed_events_processed_at", "processed_at"),
         schema=schema,
     )
 
@@ -61,19 +63,6 @@ async def claim_events(
     )
     result = await session.execute(stmt, {"consumer": consumer, "ids": list(dict.fromkeys(event_ids))})
     return {row[0] for row in result.all()}
-
-
-def create_processed_events(schema: str) -> None:
-    """For a consumer service's first migration (called inside Alembic's `upgrade`)."""
-    from alembic import op
-
-    op.create_table(
-        "processed_events",
-        Column("consumer", String(100), primary_key=True),
-        Column("event_id", PgUUID(as_uuid=True), primary_key=True),
-        Column("processed_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
-        schema=schema,
-    )
 
 
 async def prune_claims(session: AsyncSession, table: Table, older_than: datetime, limit: int = 10_000) -> int:

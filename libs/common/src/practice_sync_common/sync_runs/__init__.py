@@ -1,7 +1,7 @@
 """Sync-run bookkeeping shared by every connector: table, repository, schemas, admin router.
 
 A connector service:
-- creates its table in a migration: ``create_sync_runs(schema)``;
+- creates its table in a migration: ``migration_ops.create_sync_runs_v1(schema)`` (frozen steps);
 - builds ``SyncRunRepository(sync_runs_table(metadata, SCHEMA))``;
 - builds its intake ``SyncIntake(provider=..., repository=repo, source=...,
   org_check=CredentialsOrgCheck.from_settings(settings))`` (a request for an org it cannot sync is
@@ -25,7 +25,7 @@ from practice_sync_common.sync_runs.schemas import (
     SyncRun,
     SyncRunList,
 )
-from practice_sync_common.sync_runs.table import create_sync_runs, drop_sync_runs, sync_runs_table
+from practice_sync_common.sync_runs.table import sync_runs_table
 
 __all__ = [
     "CredentialsOrgCheck",
@@ -41,8 +41,6 @@ __all__ = [
     "SyncRun",
     "SyncRunList",
     "SyncRunRepository",
-    "create_sync_runs",
-    "drop_sync_runs",
     "sync_admin_router",
     "sync_runs_table",
 ]

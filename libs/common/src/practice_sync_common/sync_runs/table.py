@@ -41,18 +41,3 @@ def sync_runs_table(metadata: MetaData, schema: str) -> Table:
         Index("ix_sync_runs_status", "status"),
         schema=schema,
     )
-
-
-def create_sync_runs(schema: str) -> None:
-    """For a connector service's migration (called inside Alembic's `upgrade`)."""
-    from alembic import op
-
-    op.create_table("sync_runs", *_columns(), schema=schema)
-    op.create_index("ix_sync_runs_org_requested", "sync_runs", ["org_id", "requested_at"], schema=schema)
-    op.create_index("ix_sync_runs_status", "sync_runs", ["status"], schema=schema)
-
-
-def drop_sync_runs(schema: str) -> None:
-    from alembic import op
-
-    op.drop_table("sync_runs", schema=schema)

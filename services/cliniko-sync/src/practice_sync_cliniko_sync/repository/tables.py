@@ -6,7 +6,7 @@ the moving window from `updated_at` deltas alone, instead of re-crawling the his
 
 from __future__ import annotations
 
-from sqlalchemy import Boolean, Column, DateTime, Integer, MetaData, String, Table
+from sqlalchemy import Boolean, Column, DateTime, Index, Integer, MetaData, String, Table
 
 from practice_sync_common.idempotency import processed_events_table
 from practice_sync_common.sync_runs import sync_runs_table
@@ -38,6 +38,9 @@ individual_appointments = Table(
     Column("id", ID, primary_key=True),
     Column("patient_id", ID, nullable=False),
     *_appointment_columns(),
+    # The window's visits by start, and a patient's all-time total.
+    Index("ix_ind_org_starts", "org_id", "starts_at"),
+    Index("ix_ind_org_patient", "org_id", "patient_id"),
     schema=SCHEMA,
 )
 group_appointments = Table(
@@ -46,6 +49,7 @@ group_appointments = Table(
     Column("org_id", String(128), primary_key=True),
     Column("id", ID, primary_key=True),
     *_appointment_columns(),
+    Index("ix_grp_org_starts", "org_id", "starts_at"),
     schema=SCHEMA,
 )
 attendees = Table(
@@ -57,6 +61,8 @@ attendees = Table(
     Column("patient_id", ID, nullable=False),
     Column("counts", Boolean, nullable=False),
     Column("updated_at", String(40), nullable=False),
+    Index("ix_att_org_group", "org_id", "group_id"),
+    Index("ix_att_org_patient", "org_id", "patient_id"),
     schema=SCHEMA,
 )
 patients = Table(

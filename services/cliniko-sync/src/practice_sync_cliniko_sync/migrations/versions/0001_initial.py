@@ -3,7 +3,7 @@
 Revision ID: 0001
 """
 
-from practice_sync_common.idempotency import create_processed_events
+from practice_sync_common.migration_ops import create_processed_events_v1
 
 revision = "0001"
 down_revision = None
@@ -12,7 +12,7 @@ depends_on = None
 
 
 def upgrade(schema: str) -> None:
-    create_processed_events(schema)
+    create_processed_events_v1(schema)
 
 
 def downgrade(schema: str) -> None:

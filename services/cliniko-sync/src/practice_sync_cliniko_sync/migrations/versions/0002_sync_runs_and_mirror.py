@@ -6,7 +6,7 @@ Revision ID: 0002
 from alembic import op
 from sqlalchemy import Boolean, Column, DateTime, String
 
-from practice_sync_common.sync_runs import create_sync_runs, drop_sync_runs
+from practice_sync_common.migration_ops import create_sync_runs_v1, drop_sync_runs_v1
 
 revision = "0002"
 down_revision = "0001"
@@ -29,7 +29,7 @@ def _appointment_columns() -> list[Column[object]]:
 
 
 def upgrade(schema: str) -> None:
-    create_sync_runs(schema)
+    create_sync_runs_v1(schema)
     op.create_table(
         "individual_appointments",
         Column("org_id", String(128), primary_key=True),
@@ -84,4 +84,4 @@ def upgrade(schema: str) -> None:
 def downgrade(schema: str) -> None:
     for name in ("sync_state", "patients", "attendees", "group_appointments", "individual_appointments"):
         op.drop_table(name, schema=schema)
-    drop_sync_runs(schema)
+    drop_sync_runs_v1(schema)

@@ -96,9 +96,9 @@ def _tables(schema: str) -> list[Table]:
 def upgrade(schema: str) -> None:
     from alembic import op
 
-    from practice_sync_common.sync_runs import create_sync_runs
+    from practice_sync_common.migration_ops import create_sync_runs_v1
 
-    create_sync_runs(schema)
+    create_sync_runs_v1(schema)
     for table in _tables(schema):
         table.create(op.get_bind(), checkfirst=False)
 
@@ -106,8 +106,8 @@ def upgrade(schema: str) -> None:
 def downgrade(schema: str) -> None:
     from alembic import op
 
-    from practice_sync_common.sync_runs import drop_sync_runs
+    from practice_sync_common.migration_ops import drop_sync_runs_v1
 
     for table in reversed(_tables(schema)):
         op.drop_table(table.name, schema=schema)
-    drop_sync_runs(schema)
+    drop_sync_runs_v1(schema)
