@@ -311,7 +311,10 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         int(rerun_stats["requests"]),
         "req",
         "<= 5",
-        note=f"run {rerun['status']}, kind {rerun['counts'].get('kind')}; "
+        # The account's data is unchanged, but its clock is not: an upcoming visit that has started
+        # since can make a patient active whose details the re-run must fetch (one more /patients).
+        note=f"run {rerun['status']}, kind {rerun['counts'].get('kind')}, active patients "
+        f"{active} → {rerun['counts'].get('active_patients')}; "
         + ", ".join(f"{e} {n}" for e, n in sorted(rerun_stats.get("by_endpoint", {}).items())),
     )
 
