@@ -206,3 +206,50 @@ async def test_a_record_changed_again_during_a_delta_does_not_hide_another(
     got = comparable(await published(stack, org, again.run_id))
     assert got == ground_truth(export(stack, key), datetime.fromisoformat(again.counts["window_now"]))
     assert not {i for p in got.values() for i in p["recent"]} & set(recent)
+
+
+async def test_a_visit_moved_out_of_the_window_mid_crawl_costs_the_crawl_no_other_visit(
+    stack: Stack, cliniko_sync_service: str
+) -> None:
+    """The full run reads the window's visits page by page (pages of 10, in `created_at` order). A
+    visit already read is moved to before the window: it leaves the list, every later visit moves a
+    place up, and the one at the next page boundary slides onto a page already read. The drop in
+    `total_entries` between two pages shows it, and that gap is read again by `created_at` when the
+    list ends: the run's own snapshot has every visit (each patient here has one, so a skipped visit
+    is a missing patient)."""
+    n = uuid.uuid4().hex[:10]
+    key, org = f"s{n}shift-au1", f"shift-{n}"
+    add_account(stack, key, 0, 0)
+    register_org(stack, org, key)
+    now = datetime.now(UTC)
+    with sandbox(stack) as c:
+
+        def post(path: str, body: dict[str, Any]) -> str:
+            r = c.post(f"/accounts/{key}/{path}", json=body)
+            assert r.is_success, r.text
+            return str(r.json()["id"])
+
+        visits = [
+            post(
+                "individual_appointments",
+                {
+                    "patient_id": post("patients", {"first_name": f"P{i}", "last_name": "Shift"}),
+                    "starts_at": z(now - timedelta(days=1, minutes=i)),
+                },
+            )
+            for i in range(60)
+        ]
+    with unthrottled(stack):
+        with slowed(stack, 100):  # two pages read ahead at most: the last pages come after the move
+            run_id = await request_sync(stack, org, "full")
+            await reading(stack, run_id, "individual_appointments", 2)
+            with sandbox(stack) as c:
+                body = {"starts_at": z(now - timedelta(days=90))}
+                r = c.patch(f"/accounts/{key}/individual_appointments/{visits[2]}", json=body)
+                assert r.is_success, r.text
+        full = await wait_run(stack, run_id)
+    assert full.status == "succeeded", full.error
+    got = comparable(await published(stack, org, run_id))
+    want = ground_truth(export(stack, key), datetime.fromisoformat(full.counts["window_now"]))
+    assert len(want) == 59 and got == want
+    assert full.progress.pages_total is not None and full.progress.pages <= full.progress.pages_total

@@ -53,6 +53,7 @@ from practice_sync_common.events import (
     SnapshotComplete,
     envelope,
 )
+from practice_sync_common.logging import get_logger
 from practice_sync_common.provider_http import ProviderClient
 from practice_sync_common.sync_runs import SyncRun, SyncRunRepository
 
@@ -96,6 +97,7 @@ PHASES = (
     _individual("history"),
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
+log = get_logger(__name__)
 COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them all the same)
 # How far past the latest answer's `Date` a count may have been made: `Date` drops the fraction of
 # its second, and of answers in flight together the last one read need not carry the latest `Date`.
@@ -205,11 +207,7 @@ class RunExecutor:
         filters = list(phase.star_filters)
         per_page = self.d.settings.cliniko_per_page
         if cp["kind"] == "full":
-            if phase.part == "window":
-                filters.append(f"starts_at:>={cp['split']}")
-            elif phase.part == "history":
-                filters.append(f"starts_at:<{cp['split']}")
-            return list_url(api_url, phase.resource, filters, per_page)
+            return list_url(api_url, phase.resource, [*filters, *self._part_filters(cp, phase)], per_page)
         water = cp["waters"].get(phase.resource)
         if water is None:
             # A list without a mark (a full run of an older version left an empty list without
@@ -224,6 +222,15 @@ class RunExecutor:
         return list_url(
             api_url, phase.resource, [f"updated_at:{op}{water}", *filters], per_page, "updated_at"
         )
+
+    @staticmethod
+    def _part_filters(cp: dict[str, Any], phase: Phase) -> list[str]:
+        """A full run's individual appointments: the window from the split on, the history before."""
+        if phase.part == "window":
+            return [f"starts_at:>={cp['split']}"]
+        if phase.part == "history":
+            return [f"starts_at:<{cp['split']}"]
+        return []
 
     def _strict(self, cp: dict[str, Any], phase: Phase) -> bool:
         ties = int(cp.get("ties", {}).get(phase.resource, 0))
@@ -413,6 +420,10 @@ class RunExecutor:
             if cp["kind"] == "full":
                 self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
             batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
+            if cp["kind"] == "full" and phase.table is individual_appointments:
+                _watch_for_shift(cp, phase.part, body, records)
+                if next_url is None:
+                    batch += await self._mend_shifts(cp, phase, api_url)
             seen = max((r["updated_at"] for r in batch), default="")
             if seen > cp["seen"].get(phase.resource, ""):
                 cp["seen"][phase.resource] = seen
@@ -442,6 +453,37 @@ class RunExecutor:
                 else:
                     await self._list_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+
+    async def _mend_shifts(self, cp: dict[str, Any], phase: Phase, api_url: str) -> list[dict[str, Any]]:
+        """The records a full crawl of `phase`'s list may have skipped (`_watch_for_shift`): each gap
+        read again by its `created_at` bounds, which no later move of the list can shift."""
+        assert self.client is not None
+        gaps = cp.get("gaps", {}).pop(phase.part, [])
+        rows: list[dict[str, Any]] = []
+        for after, before in gaps:
+            filters = [*phase.star_filters, *self._part_filters(cp, phase)]
+            filters += [f"created_at:>={after}", f"created_at:<={before}"]
+            url = list_url(api_url, phase.resource, filters, self.d.settings.cliniko_per_page)
+            self._plan(1)
+            async for body, next_url in pages_from(self.client, url, ahead=0):
+                if next_url is not None:
+                    self._plan(1)
+                records = body.get(phase.resource)
+                if not isinstance(records, list):
+                    raise PermanentError(f"Cliniko {phase.resource} page has no {phase.resource} list")
+                rows += to_rows.rows_of(
+                    phase.resource, self.run.org_id, records, phase.row, self.d.settings.did_not_arrive
+                )
+                self.progress.pages += 1
+        if gaps:
+            log.info(
+                "full crawl: re-read the gaps a shifted list may have left",
+                org_id=self.run.org_id,
+                list=phase.part,
+                gaps=len(gaps),
+                records=len(rows),
+            )
+        return rows
 
     async def _drop_stale_bases(
         self, s: AsyncSession, cp: dict[str, Any], batch: list[dict[str, Any]], records: list[Any]
@@ -666,3 +708,24 @@ def _created_at(raw: dict[str, Any]) -> datetime | None:
 def _created_after(created: datetime | None, counted: datetime | None) -> bool:
     """Whether an appointment was certainly made after its patient's base was counted."""
     return created is not None and counted is not None and created > counted
+
+
+def _watch_for_shift(cp: dict[str, Any], part: str, body: dict[str, Any], records: list[Any]) -> None:
+    """Note where a full crawl's page-numbered list may have shifted under it.
+
+    A record that leaves the list mid-crawl (rescheduled across the split: Cliniko's DELETE only
+    archives, which the `*` filters keep) moves every later one a place up, and the one at the next
+    page boundary slides onto a page already read, unread. Its `total_entries` then drops between
+    two pages. The records between the last `created_at` of the page before and the first of the
+    page after are read again when the list ends (`_mend_shifts`). A new booking joins at the end
+    of the `created_at` order and shifts nothing, but its arrival between the same two pages hides
+    the drop: then the record waits for the next full run, as every skipped one did before.
+    """
+    stamps = [str(r.get("created_at") or "") for r in records if isinstance(r, dict)]
+    stamps = [t for t in stamps if t]
+    total = int(body.get("total_entries") or 0)
+    ends = cp.setdefault("page_ends", {})
+    before = ends.get(part)
+    if before is not None and stamps and total < before[0] and before[1]:
+        cp.setdefault("gaps", {}).setdefault(part, []).append([before[1], stamps[0]])
+    ends[part] = [total, stamps[-1] if stamps else (before[1] if before else "")]
