@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+import httpx
 
 from practice_sync_cli.testing_stack import Stack
 from practice_sync_cliniko_sync.testing import (
@@ -41,6 +43,26 @@ def cancel(stack: Stack, key: str, appointment: str) -> None:
             f"/accounts/{key}/individual_appointments/{appointment}/cancel", json={"cancellation_reason": 50}
         )
         assert r.is_success, r.text
+
+
+def empty_org(stack: Stack, name: str) -> tuple[str, str]:
+    """(Cliniko key, org) of a new empty sandbox account registered as an org."""
+    n = uuid.uuid4().hex[:10]
+    key, org = f"{name[0]}{n}{name}-au1", f"{name}-{n}"
+    add_account(stack, key, 0, 0)
+    register_org(stack, org, key)
+    return key, org
+
+
+def poster(c: httpx.Client, key: str) -> Callable[[str, dict[str, Any]], str]:
+    """Makes a record in `key`'s account through the sandbox's control API; answers its id."""
+
+    def post(path: str, body: dict[str, Any]) -> str:
+        r = c.post(f"/accounts/{key}/{path}", json=body)
+        assert r.is_success, r.text
+        return str(r.json()["id"])
+
+    return post
 
 
 @contextmanager
@@ -132,18 +154,10 @@ async def test_a_change_behind_the_full_crawls_cursor_is_seen_by_the_next_delta(
 async def test_a_first_class_after_a_full_run_without_classes_is_seen(
     stack: Stack, cliniko_sync_service: str
 ) -> None:
-    n = uuid.uuid4().hex[:10]
-    key, org = f"c{n}class-au1", f"class-{n}"
-    add_account(stack, key, 0, 0)
-    register_org(stack, org, key)
+    key, org = empty_org(stack, "class")
     now = datetime.now(UTC)
     with sandbox(stack) as c:
-
-        def post(path: str, body: dict[str, Any]) -> str:
-            r = c.post(f"/accounts/{key}/{path}", json=body)
-            assert r.is_success, r.text
-            return str(r.json()["id"])
-
+        post = poster(c, key)
         first = post("patients", {"first_name": "Ada", "last_name": "Solo"})
         post("individual_appointments", {"patient_id": first, "starts_at": z(now - timedelta(days=3))})
         full = await sync(stack, org)
@@ -217,18 +231,10 @@ async def test_a_visit_moved_out_of_the_window_mid_crawl_costs_the_crawl_no_othe
     `total_entries` between two pages shows it, and that gap is read again by `created_at` when the
     list ends: the run's own snapshot has every visit (each patient here has one, so a skipped visit
     is a missing patient)."""
-    n = uuid.uuid4().hex[:10]
-    key, org = f"s{n}shift-au1", f"shift-{n}"
-    add_account(stack, key, 0, 0)
-    register_org(stack, org, key)
+    key, org = empty_org(stack, "shift")
     now = datetime.now(UTC)
     with sandbox(stack) as c:
-
-        def post(path: str, body: dict[str, Any]) -> str:
-            r = c.post(f"/accounts/{key}/{path}", json=body)
-            assert r.is_success, r.text
-            return str(r.json()["id"])
-
+        post = poster(c, key)
         visits = [
             post(
                 "individual_appointments",

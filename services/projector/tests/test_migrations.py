@@ -4,14 +4,11 @@ through raw SQL only, so their migration is their one definition."""
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
-
-from practice_sync_common.idempotency import processed_events_table
 from practice_sync_common.testing.schema import assert_migrations_make_declared
-from practice_sync_projector.main import SCHEMA, VERSIONS
+from practice_sync_projector.main import VERSIONS
+from practice_sync_projector.repository import tables
 
 
 async def test_a_fresh_database_migrated_to_head_has_exactly_the_declared_schema(database_url: str) -> None:
-    metadata = MetaData()
-    processed_events_table(metadata, SCHEMA)
-    await assert_migrations_make_declared(database_url, VERSIONS, metadata, undeclared=("snapshot_runs",))
+    undeclared = ("snapshot_runs",)
+    await assert_migrations_make_declared(database_url, VERSIONS, tables.metadata, undeclared=undeclared)

@@ -8,12 +8,12 @@ from fastapi import FastAPI
 
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_projector.endpoints import read_api
+from practice_sync_projector.repository.tables import SCHEMA
 from practice_sync_projector.service.contacts import ContactProjector
 from practice_sync_projector.service.snapshot import SnapshotProjector
 from practice_sync_projector.settings import Settings
 from practice_sync_projector.tasks.consumers import register
 
-SCHEMA = "projector"
 VERSIONS = Path(__file__).parent / "migrations" / "versions"
 
 

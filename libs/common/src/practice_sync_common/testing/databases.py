@@ -18,3 +18,14 @@ async def create_database(server_url: str, prefix: str = "test") -> str:
     finally:
         await engine.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+async def drop_database(server_url: str, database_url: str) -> None:
+    """Drop a database `create_database` made (its sessions ended first)."""
+    name = make_url(database_url).database or ""
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
+    try:
+        async with engine.connect() as conn:
+            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    finally:
+        await engine.dispose()

@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from sqlalchemy import Connection, MetaData, inspect, make_url, text
+from sqlalchemy import Connection, MetaData, inspect, text
 
 from practice_sync_common.migrations import alembic_config
-from practice_sync_common.testing.databases import create_database
+from practice_sync_common.testing.databases import create_database, drop_database
 
 Shape = dict[str, Any]
 
@@ -105,7 +105,7 @@ async def migrated_and_declared(database_url: str, versions: Path, metadata: Met
             want = await conn.run_sync(schema_shape, declared)
     finally:
         await engine.dispose()
-        await _drop_database(database_url, make_url(url).database or "")
+        await drop_database(database_url, url)
     return at_head, want
 
 
@@ -148,14 +148,3 @@ async def assert_migrations_make_declared(
         del at_head[name]
     differences = shape_differences(at_head, declared)
     assert not differences, "\n".join(["migrations at head and declared tables differ:", *differences])
-
-
-async def _drop_database(server_url: str, name: str) -> None:
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT")
-    try:
-        async with engine.connect() as conn:
-            await conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    finally:
-        await engine.dispose()

@@ -17,21 +17,19 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import ContactSynced, Envelope
-from practice_sync_common.idempotency import claim_events, processed_events_table
+from practice_sync_common.idempotency import claim_events
 from practice_sync_projector.repository import contacts as repo
+from practice_sync_projector.repository import tables
 from practice_sync_projector.repository.scoped import enter_org, lock_orgs, scoped_transaction
 from practice_sync_projector.service.normalize import display_name, normalize_email, normalize_name
 
 CONSUMER = "projector.contacts"
 ContactEvent = Envelope[ContactSynced]
 Outcome = Literal["created", "merged", "updated", "deleted", "stale", "duplicate"]
-
-_processed = processed_events_table(MetaData(), "projector")
 
 
 @dataclass(frozen=True)
@@ -63,7 +61,7 @@ class ContactProjector:
             by_org.setdefault(event.org_id, []).append(i)
         async with scoped_transaction(self.sessions) as session:
             await lock_orgs(session, list(by_org))
-            fresh = await claim_events(session, _processed, CONSUMER, [e.id for e in events])
+            fresh = await claim_events(session, tables.processed_events, CONSUMER, [e.id for e in events])
             for org, positions in by_org.items():
                 await enter_org(session, org)
                 ids = list({events[i].data.provider_id for i in positions})

@@ -11,12 +11,12 @@ import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from practice_sync_common.idempotency import claim_events, processed_events_table
+from practice_sync_common.idempotency import claim_events
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
+from practice_sync_projector.repository import tables
 from practice_sync_projector.repository.scoped import enter_org, lock_orgs, scoped_transaction
 from practice_sync_projector.service.matching import Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
@@ -24,7 +24,6 @@ from practice_sync_projector.service.snapshot_events import Patient, SnapshotEve
 
 CONSUMER = "projector.active_patients"
 log = get_logger(__name__)
-_processed = processed_events_table(MetaData(), "projector")
 
 
 @dataclass
@@ -58,7 +57,7 @@ class SnapshotProjector:
             return outcome
         async with scoped_transaction(self.sessions) as session:
             await lock_orgs(session, [ev["org_id"] for ev in unique.values()])
-            fresh = await claim_events(session, _processed, CONSUMER, list(unique))
+            fresh = await claim_events(session, tables.processed_events, CONSUMER, list(unique))
             outcome.duplicates += len(unique) - len(fresh)
             per_org: dict[str, list[SnapshotEvent]] = defaultdict(list)
             for ev in unique.values():
