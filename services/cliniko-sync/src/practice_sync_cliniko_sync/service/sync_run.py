@@ -405,9 +405,7 @@ class RunExecutor:
                 # skipped record (DeltaWalk), so this run does not move the list's mark.
                 cp["unproven"].append(phase.resource)
         async for body, next_url in pages:
-            records = body.get(phase.resource)
-            if not isinstance(records, list):
-                raise PermanentError(f"Cliniko {phase.resource} page has no {phase.resource} list")
+            records = _page_records(body, phase.resource)
             if first:
                 total = int(body.get("total_entries") or 0)
                 if cp["kind"] == "incremental" and self._strict(cp, phase):
@@ -468,9 +466,7 @@ class RunExecutor:
             async for body, next_url in pages_from(self.client, url, ahead=0):
                 if next_url is not None:
                     self._plan(1)
-                records = body.get(phase.resource)
-                if not isinstance(records, list):
-                    raise PermanentError(f"Cliniko {phase.resource} page has no {phase.resource} list")
+                records = _page_records(body, phase.resource)
                 rows += to_rows.rows_of(
                     phase.resource, self.run.org_id, records, phase.row, self.d.settings.did_not_arrive
                 )
@@ -696,6 +692,15 @@ def _message(run_id: UUID, row: ActiveRow, info: Any) -> ActivePatient:
         search_date_from=row.search_date_from,
         search_date_to=row.search_date_to,
     )
+
+
+def _page_records(body: dict[str, Any], resource: str) -> list[Any]:
+    """A list page's records; a page without its list fails the run at once (no retry reads it
+    differently)."""
+    records = body.get(resource)
+    if not isinstance(records, list):
+        raise PermanentError(f"Cliniko {resource} page has no {resource} list")
+    return records
 
 
 def _created_at(raw: dict[str, Any]) -> datetime | None:
