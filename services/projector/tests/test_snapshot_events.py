@@ -13,7 +13,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from practice_sync_common.events import ActivePatientsComputed, AppointmentSummary, Envelope
 from practice_sync_projector.benchmarking import complete_envelope, patient_envelopes
-from practice_sync_projector.service.snapshot_events import appointments_json, parse_snapshot_event
+from practice_sync_projector.service.snapshot_events import appointments_json, as_dict, parse_snapshot_event
 
 MODEL = Envelope[ActivePatientsComputed]
 PATIENT = json.loads(patient_envelopes("org-a", 1)[0].model_dump_json())
@@ -58,13 +58,58 @@ def test_lean_parse_agrees_with_the_event_model(name: str, record: dict[str, Any
         with pytest.raises(ValidationError):
             parse_snapshot_event(raw)
         return
-    parsed = parse_snapshot_event(raw)
-    assert parsed["org_id"] == expected.org_id
-    if "id" in record:  # else both draw a random one
-        assert parsed["id"] == expected.id
-    message = parsed["data"]["message"]
-    assert message["type"] == expected.data.message.type
+    got, want = as_dict(parse_snapshot_event(raw)), json.loads(expected.model_dump_json())
+    for defaulted in ("id", "occurred_at"):  # each parser draws its own when the record has none
+        if defaulted not in record:
+            got.pop(defaulted), want.pop(defaulted)
+    assert got == want
+    message = got["data"]["message"]
     if message["type"] == "active_patient":
         model = TypeAdapter(list[AppointmentSummary])
         wanted = expected.data.message.recent_appointments  # type: ignore[union-attr]
-        assert appointments_json(message["recent_appointments"]) == model.dump_json(wanted).decode()
+        parsed = parse_snapshot_event(raw).data.message
+        assert json.loads(appointments_json(parsed.recent_appointments)) == json.loads(  # type: ignore[union-attr]
+            model.dump_json(wanted)
+        )
+
+
+def _patient_with(**changes: Any) -> bytes:
+    record = copy.deepcopy(PATIENT)
+    for name, value in changes.items():
+        if name == "org_id":
+            record["org_id"] = value
+        else:
+            record["data"]["message"][name] = value
+    return json.dumps(record).encode()
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        ({"org_id": "org-a\n"}, "an org id with a trailing newline"),
+        ({"first_name": "Ann\x00"}, "a NUL, which JSON spells \\u0000"),
+        ({"total_appointment_count": 2**31}, "a count past Postgres integer"),
+        ({"cliniko_patient_id": "x" * 256}, "a key past its index's length"),
+        ({"last_name": "\ud800"}, "a lone surrogate"),
+    ],
+)
+def test_what_the_read_models_cannot_hold_is_refused(changes: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError):
+        parse_snapshot_event(_patient_with(**changes))
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "value"),
+    [
+        ({"total_appointment_count": "7"}, "total_appointment_count", 7),  # the contract is lax
+        ({"recent_appointment_count": 2.0}, "recent_appointment_count", 2),
+        ({"first_name": "Jos\u00e9"}, "first_name", "José"),  # escaped, so decided by the contract
+    ],
+)
+def test_what_the_contract_accepts_the_projector_reads_the_same(
+    changes: dict[str, Any], field: str, value: Any
+) -> None:
+    raw = _patient_with(**changes)
+    if field == "first_name":
+        raw = raw.replace("José".encode(), b"Jos\\u00e9")
+    assert as_dict(parse_snapshot_event(raw))["data"]["message"][field] == value

@@ -29,7 +29,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     register(
         runtime.require_broker(),
         settings,
-        SnapshotProjector(runtime.sessions),
+        SnapshotProjector(runtime.engine),
         ContactProjector(runtime.sessions),
     )
     app = runtime.app(routers=[read_api.router], description="read models contacts and active_patients")

@@ -1,7 +1,10 @@
 """Set-based writes of one org's slice of a snapshot batch, and the snapshot_complete rule.
 
-Every function runs inside `org_scope` (RLS role and app.org_id set) and filters on the org too.
-Rows travel as arrays through `unnest`, so a batch costs a handful of statements, not one per row.
+Straight on asyncpg connections (`scoped.raw_scoped_transaction`), not through a session: the
+snapshot path overlaps its parsing with these statements, and a session needs several event-loop
+turns before a statement leaves, which the parsing would hold up (services/projector/README.md).
+Every function runs with the RLS role and `app.org_id` set, and filters on the org too. Rows travel
+as arrays through `unnest`, so a batch costs a handful of statements, not one per row.
 """
 
 from __future__ import annotations
@@ -10,10 +13,9 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession
+from asyncpg import Connection  # type: ignore[import-untyped]
 
 from practice_sync_projector.service.matching import ContactRef, PatientKey
 
@@ -35,219 +37,223 @@ class PatientRow(NamedTuple):
     search_date_to: date
 
 
-# upsert_patients' array parameters, one per PatientRow field, in order.
-_PATIENT_PARAMS = (
-    "pid",
-    "contact",
-    "method",
-    "run",
-    "recent",
-    "upcoming",
-    "total",
-    "last",
-    "recent_j",
-    "upcoming_j",
-    "dfrom",
-    "dto",
-)
-
 _CANDIDATE_COLUMNS = """id, email, normalized_name, cliniko_patient_id, cliniko_match_method,
     deleted_at IS NOT NULL AS deleted, source, clio_id, first_name, last_name, phone, created_at"""
+# Three index lookups whose arms carry the columns themselves: one OR'ed predicate, or a join back to
+# contacts by id, makes the planner walk the whole org. With statistics from a small table the
+# planner still prefers the org prefix alone, so `refresh_statistics` keeps them true during bulk
+# loads, and seqscans stay off for these lookups (`start_lookups`).
+_CANDIDATES = f"""
+    SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
+    WHERE organization_id = $1 AND cliniko_patient_id = ANY($2::text[])
+    UNION
+    SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
+    WHERE organization_id = $1 AND email = ANY($3::text[])
+    UNION
+    SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
+    WHERE organization_id = $1 AND normalized_name = ANY($4::text[])
+    ORDER BY created_at, id
+"""  # noqa: S608 - the only interpolation is a constant column list
+
+
+async def start_lookups(conn: Connection) -> None:
+    await conn.execute("SET LOCAL enable_seqscan = off")
 
 
 async def load_candidates(
-    session: AsyncSession, org: str, pids: list[str], emails: list[str], names: list[str]
+    conn: Connection, org: str, pids: list[str], emails: list[str], names: list[str]
 ) -> list[ContactRef]:
-    # Three index lookups whose arms carry the columns themselves: one OR'ed predicate, or a join
-    # back to contacts by id, makes the planner walk the whole org. With statistics from a small
-    # table the planner still prefers the org prefix alone, so `refresh_statistics` keeps them true
-    # during bulk loads, and seqscans stay off for these lookups.
-    await session.execute(text("SET LOCAL enable_seqscan = off"))
-    result = await session.execute(
-        text(
-            f"""
-            SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
-            WHERE organization_id = :org AND cliniko_patient_id = ANY(CAST(:pids AS text[]))
-            UNION
-            SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
-            WHERE organization_id = :org AND email = ANY(CAST(:emails AS text[]))
-            UNION
-            SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
-            WHERE organization_id = :org AND normalized_name = ANY(CAST(:names AS text[]))
-            ORDER BY created_at, id
-            """  # noqa: S608 - the only interpolation is a constant column list
-        ),
-        {"org": org, "pids": pids, "emails": emails, "names": names},
-    )
-    return [ContactRef(*row[:-1]) for row in result.all()]
+    rows = await conn.fetch(_CANDIDATES, org, pids, emails, names)
+    return [ContactRef(*row[:-1]) for row in rows]
 
 
-async def refresh_statistics(session: AsyncSession) -> None:
+async def refresh_statistics(conn: Connection) -> None:
     """ANALYZE contacts, whose lookups depend on it (as the owner, outside the RLS role); it samples.
 
     Only the looked-up columns, from a small sample: the plans need the table's size and roughly how
     selective each key is, and a full sample of every column cost ~10% of a bulk load (measured).
     """
-    await session.execute(text("SET LOCAL default_statistics_target = 10"))
-    await session.execute(
-        text("ANALYZE public.contacts (organization_id, cliniko_patient_id, email, normalized_name)")
+    async with conn.transaction():
+        await conn.execute("SET LOCAL default_statistics_target = 10")
+        await conn.execute(
+            "ANALYZE public.contacts (organization_id, cliniko_patient_id, email, normalized_name)"
+        )
+
+
+async def lock_and_claim(
+    conn: Connection, orgs: list[str], consumer: str, ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Lock the orgs (sorted: no deadlock), then claim the event ids; the ones seen for the first time.
+
+    The locks serialise the two consumers' writes to one org's contacts: matching must see a stable
+    set, and the batch's lookups, made on a second connection, see only what is committed.
+    """
+    for org in sorted(set(orgs)):
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('projector:org:' || $1))", org)
+    if not ids:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO projector.processed_events (consumer, event_id) "
+        "SELECT $1, e FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id",
+        consumer,
+        ids,
     )
+    return {row[0] for row in rows}
 
 
-async def insert_contacts(
-    session: AsyncSession, org: str, created: list[tuple[uuid.UUID, PatientKey]]
-) -> None:
-    if not created:
-        return
-    ids, first, last, name, nname, email, phone, pid = [], [], [], [], [], [], [], []
-    for contact_id, p in created:
-        ids.append(contact_id)
-        first.append(p.first_name)
-        last.append(p.last_name)
-        name.append(_display(p))
-        nname.append(p.normalized_name)
-        email.append(p.email)
-        phone.append(p.phone)
-        pid.append(p.cliniko_patient_id)
-    # emails/phones are built by the server: json.dumps per row was most of this function's client time.
-    await session.execute(
-        text(
-            """
-            INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
-                normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
-                cliniko_match_method)
-            SELECT u.id, :org, u.first, u.last, u.name, u.nname, u.email,
-                   CASE WHEN u.email IS NULL OR u.email = '' THEN '[]'::jsonb
-                        ELSE jsonb_build_array(u.email) END,
-                   u.phone,
-                   CASE WHEN u.phone IS NULL OR u.phone = '' THEN '[]'::jsonb
-                        ELSE jsonb_build_array(u.phone) END,
-                   'cliniko', u.pid, 'created'
-            FROM unnest(CAST(:id AS uuid[]), CAST(:first AS text[]), CAST(:last AS text[]),
-                        CAST(:name AS text[]), CAST(:nname AS text[]), CAST(:email AS text[]),
-                        CAST(:phone AS text[]), CAST(:pid AS text[]))
-                 AS u(id, first, last, name, nname, email, phone, pid)
-            """
-        ),
-        {
-            "org": org,
-            "id": ids,
-            "first": first,
-            "last": last,
-            "name": name,
-            "nname": nname,
-            "email": email,
-            "phone": phone,
-            "pid": pid,
-        },
-    )
+async def unclaim(conn: Connection, consumer: str, ids: list[uuid.UUID]) -> None:
+    """Give back claims this transaction made for records it could not parse (they go to the DLQ)."""
+    if ids:
+        await conn.execute(
+            "DELETE FROM projector.processed_events WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
+            consumer,
+            ids,
+        )
 
 
-async def link_contacts(session: AsyncSession, org: str, links: list[tuple[uuid.UUID, str, str]]) -> None:
+async def enter_org(conn: Connection, org: str) -> None:
+    await conn.execute("SELECT set_config('app.org_id', $1, true)", org)
+
+
+async def link_contacts(conn: Connection, org: str, links: list[tuple[uuid.UUID, str, str]]) -> None:
     if not links:
         return
-    await session.execute(
-        text(
-            """
-            UPDATE public.contacts c
-            SET cliniko_patient_id = u.pid, cliniko_match_method = u.method, updated_at = now()
-            FROM unnest(CAST(:ids AS uuid[]), CAST(:pids AS text[]), CAST(:methods AS text[]))
-                 AS u(id, pid, method)
-            WHERE c.organization_id = :org AND c.id = u.id
-            """
-        ),
-        {
-            "org": org,
-            "ids": [x[0] for x in links],
-            "pids": [x[1] for x in links],
-            "methods": [x[2] for x in links],
-        },
+    await conn.execute(
+        """
+        UPDATE public.contacts c
+        SET cliniko_patient_id = u.pid, cliniko_match_method = u.method, updated_at = now()
+        FROM unnest($2::uuid[], $3::text[], $4::text[]) AS u(id, pid, method)
+        WHERE c.organization_id = $1 AND c.id = u.id
+        """,
+        org,
+        [x[0] for x in links],
+        [x[1] for x in links],
+        [x[2] for x in links],
     )
 
 
-async def refresh_contacts(session: AsyncSession, org: str, rows: list[tuple[uuid.UUID, PatientKey]]) -> None:
+async def refresh_contacts(conn: Connection, org: str, rows: list[tuple[uuid.UUID, PatientKey]]) -> None:
     if not rows:
         return
-    cols = _columns(
-        rows,
-        id=lambda r: r[0],
-        first=lambda r: r[1].first_name,
-        last=lambda r: r[1].last_name,
-        name=lambda r: _display(r[1]),
-        nname=lambda r: r[1].normalized_name,
-        email=lambda r: r[1].email,
-        emails=lambda r: json.dumps([r[1].email] if r[1].email else []),
-        phone=lambda r: r[1].phone,
-        phones=lambda r: json.dumps([r[1].phone] if r[1].phone else []),
-    )
-    await session.execute(
-        text(
-            """
-            UPDATE public.contacts c
-            SET first_name = u.first, last_name = u.last, name = u.name, normalized_name = u.nname,
-                email = u.email, emails = u.emails::jsonb, phone = u.phone, phones = u.phones::jsonb,
-                updated_at = now()
-            FROM unnest(CAST(:id AS uuid[]), CAST(:first AS text[]), CAST(:last AS text[]),
-                        CAST(:name AS text[]), CAST(:nname AS text[]), CAST(:email AS text[]),
-                        CAST(:emails AS text[]), CAST(:phone AS text[]), CAST(:phones AS text[]))
-                 AS u(id, first, last, name, nname, email, emails, phone, phones)
-            WHERE c.organization_id = :org AND c.id = u.id AND c.source = 'cliniko' AND c.clio_id IS NULL
-            """
-        ),
-        {"org": org, **cols},
+    await conn.execute(
+        """
+        UPDATE public.contacts c
+        SET first_name = u.first, last_name = u.last, name = u.name, normalized_name = u.nname,
+            email = u.email, emails = u.emails::jsonb, phone = u.phone, phones = u.phones::jsonb,
+            updated_at = now()
+        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::text[], $9::text[], $10::text[])
+             AS u(id, first, last, name, nname, email, emails, phone, phones)
+        WHERE c.organization_id = $1 AND c.id = u.id AND c.source = 'cliniko' AND c.clio_id IS NULL
+        """,
+        org,
+        [r[0] for r in rows],
+        [r[1].first_name for r in rows],
+        [r[1].last_name for r in rows],
+        [_display(r[1]) for r in rows],
+        [r[1].normalized_name for r in rows],
+        [r[1].email for r in rows],
+        [json.dumps([r[1].email] if r[1].email else []) for r in rows],
+        [r[1].phone for r in rows],
+        [json.dumps([r[1].phone] if r[1].phone else []) for r in rows],
     )
 
 
-async def upsert_patients(session: AsyncSession, org: str, rows: list[PatientRow]) -> None:
-    if not rows:
-        return
-    cols = dict(zip(_PATIENT_PARAMS, (list(c) for c in zip(*rows, strict=True)), strict=True))
-    await session.execute(
-        text(
-            """
-            INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
-                link_method, run_id, recent_appointment_count, upcoming_appointment_count,
-                total_appointment_count, last_appointment_date, recent_appointments,
-                upcoming_appointments, search_date_from, search_date_to)
-            SELECT :org, u.pid, u.contact, u.method, u.run, u.recent, u.upcoming, u.total, u.last,
-                   u.recent_j::jsonb, u.upcoming_j::jsonb, u.dfrom, u.dto
-            FROM unnest(CAST(:pid AS text[]), CAST(:contact AS uuid[]), CAST(:method AS text[]),
-                        CAST(:run AS uuid[]), CAST(:recent AS int[]), CAST(:upcoming AS int[]),
-                        CAST(:total AS int[]), CAST(:last AS timestamptz[]), CAST(:recent_j AS text[]),
-                        CAST(:upcoming_j AS text[]), CAST(:dfrom AS date[]), CAST(:dto AS date[]))
-                 AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j, upcoming_j,
-                      dfrom, dto)
-            ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
-                contact_id = EXCLUDED.contact_id,
-                link_method = EXCLUDED.link_method,
-                run_id = EXCLUDED.run_id,
-                recent_appointment_count = EXCLUDED.recent_appointment_count,
-                upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
-                total_appointment_count = EXCLUDED.total_appointment_count,
-                last_appointment_date = EXCLUDED.last_appointment_date,
-                recent_appointments = EXCLUDED.recent_appointments,
-                upcoming_appointments = EXCLUDED.upcoming_appointments,
-                search_date_from = EXCLUDED.search_date_from,
-                search_date_to = EXCLUDED.search_date_to,
-                updated_at = now()
-            """
-        ),
-        {"org": org, **cols},
+# One statement per chunk: the new contacts, the rows (whose foreign keys are checked when the
+# statement ends, so they see the contacts made in it), and the runs first seen. One round trip also
+# means one chance fewer for the statements to wait on the parsing that overlaps them.
+_WRITE_CHUNK = """
+    WITH new_contacts AS (
+        INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
+            normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
+            cliniko_match_method)
+        SELECT c.id, $1, c.first, c.last, c.name, c.nname, c.email,
+               CASE WHEN c.email IS NULL OR c.email = '' THEN '[]'::jsonb
+                    ELSE jsonb_build_array(c.email) END,
+               c.phone,
+               CASE WHEN c.phone IS NULL OR c.phone = '' THEN '[]'::jsonb
+                    ELSE jsonb_build_array(c.phone) END,
+               'cliniko', c.pid, 'created'
+        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::text[], $9::text[])
+             AS c(id, first, last, name, nname, email, phone, pid)
+    ), runs AS (
+        INSERT INTO projector.snapshot_runs (organization_id, run_id)
+        SELECT $1, r FROM unnest($22::uuid[]) WITH ORDINALITY AS u(r, ord)
+        ORDER BY ord
+        ON CONFLICT DO NOTHING
     )
+    INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
+        link_method, run_id, recent_appointment_count, upcoming_appointment_count,
+        total_appointment_count, last_appointment_date, recent_appointments,
+        upcoming_appointments, search_date_from, search_date_to)
+    SELECT $1, u.pid, u.contact, u.method, u.run, u.recent, u.upcoming, u.total, u.last,
+           u.recent_j::jsonb, u.upcoming_j::jsonb, u.dfrom, u.dto
+    FROM unnest($10::text[], $11::uuid[], $12::text[], $13::uuid[], $14::int[], $15::int[],
+                $16::int[], $17::timestamptz[], $18::text[], $19::text[], $20::date[], $21::date[])
+         AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j, upcoming_j,
+              dfrom, dto)
+    ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
+        contact_id = EXCLUDED.contact_id,
+        link_method = EXCLUDED.link_method,
+        run_id = EXCLUDED.run_id,
+        recent_appointment_count = EXCLUDED.recent_appointment_count,
+        upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
+        total_appointment_count = EXCLUDED.total_appointment_count,
+        last_appointment_date = EXCLUDED.last_appointment_date,
+        recent_appointments = EXCLUDED.recent_appointments,
+        upcoming_appointments = EXCLUDED.upcoming_appointments,
+        search_date_from = EXCLUDED.search_date_from,
+        search_date_to = EXCLUDED.search_date_to,
+        updated_at = now()
+"""
 
 
-async def note_runs(session: AsyncSession, org: str, run_ids: list[uuid.UUID]) -> None:
+async def prefer_generic_plans(conn: Connection) -> None:
+    """For the rest of the transaction, let Postgres reuse generic plans (until `complete_snapshot`).
+
+    Each row's foreign-key check is a cached query of its own. The pool's connections force a custom
+    plan for every statement (practice_sync_common.db), which meant planning that check again for
+    every row written: a third of the rows' cost (measured: 35 → 26 µs a row). Its generic plan, a
+    primary-key probe, is as good as any custom one.
+    """
+    await conn.execute("SET LOCAL plan_cache_mode = auto")
+
+
+async def write_chunk(
+    conn: Connection,
+    org: str,
+    created: list[tuple[uuid.UUID, PatientKey]],
+    rows: list[PatientRow],
+    run_ids: list[uuid.UUID],
+) -> None:
+    """Make the new contacts, upsert the rows, and note the runs (in the order first seen)."""
+    # emails/phones are built by the server: json.dumps per row was most of the contacts' client time.
+    contacts = (
+        [c[0] for c in created],
+        [c[1].first_name for c in created],
+        [c[1].last_name for c in created],
+        [_display(c[1]) for c in created],
+        [c[1].normalized_name for c in created],
+        [c[1].email for c in created],
+        [c[1].phone for c in created],
+        [c[1].cliniko_patient_id for c in created],
+    )
+    columns = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in PatientRow._fields]
+    await conn.execute(_WRITE_CHUNK, org, *contacts, *columns, run_ids)
+
+
+async def note_runs(conn: Connection, org: str, run_ids: list[uuid.UUID]) -> None:
     """Remember the order in which runs were first seen (their `seq`); `run_ids` in message order."""
-    await session.execute(
-        text(
-            """
-            INSERT INTO projector.snapshot_runs (organization_id, run_id)
-            SELECT :org, r FROM unnest(CAST(:runs AS uuid[])) WITH ORDINALITY AS u(r, ord)
-            ORDER BY ord
-            ON CONFLICT DO NOTHING
-            """
-        ),
-        {"org": org, "runs": run_ids},
+    await conn.execute(
+        """
+        INSERT INTO projector.snapshot_runs (organization_id, run_id)
+        SELECT $1, r FROM unnest($2::uuid[]) WITH ORDINALITY AS u(r, ord)
+        ORDER BY ord
+        ON CONFLICT DO NOTHING
+        """,
+        org,
+        run_ids,
     )
 
 
@@ -262,9 +268,7 @@ class CompleteOutcome:
         return self.seen == self.expected
 
 
-async def complete_snapshot(
-    session: AsyncSession, org: str, run_id: uuid.UUID, expected: int
-) -> CompleteOutcome:
+async def complete_snapshot(conn: Connection, org: str, run_id: uuid.UUID, expected: int) -> CompleteOutcome:
     """Apply `snapshot_complete`: shrink the org's rows to the run only if the run arrived whole.
 
     "Whole" means the rows still carrying this run id number exactly the announced count. Fewer means
@@ -272,60 +276,51 @@ async def complete_snapshot(
     Only rows of runs first seen *before* this one are deleted, so a late complete of an old run
     never removes a newer run's rows.
     """
-    await note_runs(session, org, [run_id])
+    # Back to the pool's custom plans: these statements run once a snapshot, on a table that may
+    # have grown from empty since a generic plan was made.
+    await conn.execute("SET LOCAL plan_cache_mode TO DEFAULT")
+    await note_runs(conn, org, [run_id])
     seen = int(
-        (
-            await session.execute(
-                text(
-                    "SELECT count(*) FROM public.active_patients"
-                    " WHERE organization_id = :org AND run_id = :run"
-                ),
-                {"org": org, "run": run_id},
-            )
-        ).scalar_one()
+        await conn.fetchval(
+            "SELECT count(*) FROM public.active_patients WHERE organization_id = $1 AND run_id = $2",
+            org,
+            run_id,
+        )
     )
     deleted = 0
     if seen == expected:
-        result = await session.execute(
-            text(
-                """
-                DELETE FROM public.active_patients a
-                WHERE a.organization_id = :org AND a.run_id <> :run
-                  AND NOT EXISTS (
-                      SELECT 1 FROM projector.snapshot_runs newer
-                      WHERE newer.organization_id = :org AND newer.run_id = a.run_id
-                        AND newer.seq > (SELECT seq FROM projector.snapshot_runs
-                                         WHERE organization_id = :org AND run_id = :run))
-                """
-            ),
-            {"org": org, "run": run_id},
+        status = await conn.execute(
+            """
+            DELETE FROM public.active_patients a
+            WHERE a.organization_id = $1 AND a.run_id <> $2
+              AND NOT EXISTS (
+                  SELECT 1 FROM projector.snapshot_runs newer
+                  WHERE newer.organization_id = $1 AND newer.run_id = a.run_id
+                    AND newer.seq > (SELECT seq FROM projector.snapshot_runs
+                                     WHERE organization_id = $1 AND run_id = $2))
+            """,
+            org,
+            run_id,
         )
-        deleted = int(getattr(result, "rowcount", 0) or 0)
-    await session.execute(
-        text(
-            """
-            UPDATE projector.snapshot_runs
-            SET expected_count = :expected, seen_count = :seen, deleted_count = :deleted,
-                status = :status, completed_at = clock_timestamp()
-            WHERE organization_id = :org AND run_id = :run
-            """
-        ),
-        {
-            "org": org,
-            "run": run_id,
-            "expected": expected,
-            "seen": seen,
-            "deleted": deleted,
-            "status": "complete" if seen == expected else "partial",
-        },
+        deleted = int(status.split()[-1])  # "DELETE <n>"
+    await conn.execute(
+        """
+        UPDATE projector.snapshot_runs
+        SET expected_count = $3, seen_count = $4, deleted_count = $5, status = $6,
+            completed_at = clock_timestamp()
+        WHERE organization_id = $1 AND run_id = $2
+        """,
+        org,
+        run_id,
+        expected,
+        seen,
+        deleted,
+        "complete" if seen == expected else "partial",
     )
+    await prefer_generic_plans(conn)
     return CompleteOutcome(expected, seen, deleted)
 
 
 def _display(p: PatientKey) -> str | None:
     joined = " ".join(x.strip() for x in (p.first_name, p.last_name) if x and x.strip())
     return joined or None
-
-
-def _columns(rows: list[Any], **getters: Any) -> dict[str, list[Any]]:
-    return {name: [get(r) for r in rows] for name, get in getters.items()}

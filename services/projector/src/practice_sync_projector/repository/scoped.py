@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 ROLE = "practice_projector"
 
@@ -47,3 +48,19 @@ async def org_scope(sessions: async_sessionmaker[AsyncSession], org_id: str) -> 
     async with scoped_transaction(sessions) as session:
         await enter_org(session, org_id)
         yield session
+
+
+@asynccontextmanager
+async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """A pooled connection as the bare asyncpg connection (the pool's settings included)."""
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
+
+
+@asynccontextmanager
+async def raw_scoped_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
+    """`scoped_transaction` on a bare asyncpg connection (the snapshot path's statements)."""
+    async with raw_connection(engine) as conn, conn.transaction():
+        await conn.execute(f"SET LOCAL ROLE {ROLE}")
+        yield conn

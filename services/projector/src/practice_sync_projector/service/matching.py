@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -60,14 +61,26 @@ class Decisions:
 
 
 class Matcher:
-    def __init__(self, contacts: list[ContactRef]) -> None:
+    def __init__(self, contacts: Iterable[ContactRef] = ()) -> None:
+        self.ids: set[uuid.UUID] = set()
         self.by_pid: dict[str, ContactRef] = {}
         self.by_email: dict[str, list[ContactRef]] = defaultdict(list)
         self.by_name: dict[str, list[ContactRef]] = defaultdict(list)
+        self.learn(contacts)
+
+    def learn(self, contacts: Iterable[ContactRef]) -> None:
+        """Take in contacts loaded from the database; the ones already known stay as decided here.
+
+        A batch loads its candidates chunk by chunk, from committed data, while its own writes are
+        not committed yet: what this matcher created or linked earlier in the batch is newer than
+        what a later load returns for the same contact.
+        """
         for c in contacts:
-            self._index(c)
+            if c.id not in self.ids:
+                self._index(c)
 
     def _index(self, c: ContactRef) -> None:
+        self.ids.add(c.id)
         if c.cliniko_patient_id is not None:
             self.by_pid[c.cliniko_patient_id] = c
         if c.deleted:

@@ -1,28 +1,52 @@
-"""Projecting `active_patients.computed` batches: match, upsert, and apply snapshot_complete.
+"""Projecting `active_patients.computed` batches: parse, match, upsert, and apply snapshot_complete.
 
-One transaction per batch. Event ids are claimed in bulk first (a redelivered batch, or a
-redelivered message inside one, is skipped); then each org's messages are applied in their order,
-rows flushed set-based before every snapshot_complete, so a complete always follows its rows.
+One transaction per batch (claims and effects together), with its parsing overlapped with its
+writes: the database's share and the projector's own each cost about as much per row, and taking
+turns they cost both (services/projector/README.md). So a batch works on two connections:
+
+- the *writer* holds the transaction: the org locks and event-id claims first, then per chunk of
+  patients the contacts and rows, and each snapshot_complete after its rows, in message order; one
+  chunk's statements are in flight while the next chunk is parsed and matched;
+- the *reader* loads each chunk's match candidates meanwhile. It sees only committed data, which the
+  org locks keep still (the contacts consumer takes them too); what the batch itself created or
+  linked is in its `Matcher`, which keeps its own decisions over what a later load returns.
+
+Per org, patients are decided in message order, each decision visible to the next, exactly as if
+the messages came one by one. A record that does not parse is left out (its claim given back) and
+returned to the caller with the reason, for the DLQ.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
-from collections import defaultdict
+from collections.abc import Awaitable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any, NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from pydantic import ValidationError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from practice_sync_common.idempotency import claim_events
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
-from practice_sync_projector.repository import tables
-from practice_sync_projector.repository.scoped import enter_org, lock_orgs, scoped_transaction
-from practice_sync_projector.service.matching import Matcher, PatientKey
+from practice_sync_projector.repository.scoped import raw_connection, raw_scoped_transaction
+from practice_sync_projector.service.matching import Decisions, Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
-from practice_sync_projector.service.snapshot_events import Patient, SnapshotEvent, appointments_json
+from practice_sync_projector.service.snapshot_events import (
+    Complete,
+    Patient,
+    SnapshotEvent,
+    appointments_json,
+    parse_snapshot_event,
+    peek,
+)
 
 CONSUMER = "projector.active_patients"
+# Patients matched and written per statement group: large enough that a statement's fixed cost is
+# small, small enough that the first chunk's parse (which nothing overlaps) is a small part of a batch.
+CHUNK = 500
+# How many records are parsed between two chances for the write in flight to send its next statement.
+YIELD_EVERY = 64
 log = get_logger(__name__)
 
 
@@ -33,6 +57,146 @@ class BatchOutcome:
     rows: int = 0
     contacts_created: int = 0
     completes: list[tuple[str, uuid.UUID, repo.CompleteOutcome]] = field(default_factory=list)
+    rejected: list[tuple[int, ValidationError]] = field(default_factory=list)  # (index, reason)
+
+
+class _Item(NamedTuple):
+    position: int  # in the batch
+    event_id: uuid.UUID
+    value: bytes
+    parsed: SnapshotEvent | None  # when it had to be parsed early
+
+
+class _Writes:
+    """The writer connection's statement groups, one in flight at a time, in submission order."""
+
+    def __init__(self) -> None:
+        self._last: asyncio.Task[Any] | None = None
+
+    async def then(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        try:
+            await self.drain()
+        except BaseException:
+            work.close()  # never started: say so, rather than leave it to warn when collected
+            raise
+        self._last = asyncio.ensure_future(work)
+        await asyncio.sleep(0)  # let it send its first statement before the caller goes on parsing
+        return self._last
+
+    async def drain(self) -> None:
+        if self._last is not None:
+            last, self._last = self._last, None
+            await last
+
+    async def abandon(self) -> None:
+        """After a failure: let the statement in flight finish, so the transaction can roll back."""
+        if self._last is not None and not self._last.done():
+            await asyncio.gather(self._last, return_exceptions=True)
+        self._last = None
+
+
+class _Batch:
+    """One batch's transaction: its two connections, claims, and per-org matchers."""
+
+    def __init__(self, writer: Any, reader: Any, outcome: BatchOutcome, chunk: int) -> None:
+        self.writer, self.reader, self.outcome, self.chunk = writer, reader, outcome, chunk
+        self.writes = _Writes()
+        self._claims: Awaitable[set[uuid.UUID]] | None = None
+        self._fresh: set[uuid.UUID] | None = None
+        self.unparsed: list[uuid.UUID] = []  # claimed, then found not to parse
+
+    async def claim(self, orgs: list[str], ids: list[uuid.UUID]) -> None:
+        await repo.prefer_generic_plans(self.writer)
+        self._claims = await self.writes.then(repo.lock_and_claim(self.writer, orgs, CONSUMER, ids))
+
+    async def fresh(self) -> set[uuid.UUID]:
+        if self._fresh is None:
+            assert self._claims is not None
+            self._fresh = await self._claims
+        return self._fresh
+
+    async def org(self, org: str, items: list[_Item]) -> None:
+        await repo.enter_org(self.reader, org)
+        await self.writes.then(repo.enter_org(self.writer, org))
+        matcher = Matcher()
+        pending: list[tuple[uuid.UUID, Patient]] = []
+        for n, item in enumerate(items):
+            if n % YIELD_EVERY == 0:
+                await asyncio.sleep(0)
+            event = item.parsed or self._parse(item)
+            if event is None:
+                continue
+            message = event.data.message
+            if isinstance(message, Complete):
+                await self._flush(org, matcher, pending)
+                pending = []
+                if item.event_id in await self.fresh():
+                    await self.writes.then(self._complete(org, message))
+                    self.outcome.applied += 1
+                else:
+                    self.outcome.duplicates += 1
+                continue
+            pending.append((item.event_id, message))
+            if len(pending) >= self.chunk:
+                await self._flush(org, matcher, pending)
+                pending = []
+        await self._flush(org, matcher, pending)
+
+    def _parse(self, item: _Item) -> SnapshotEvent | None:
+        try:
+            return parse_snapshot_event(item.value)
+        except ValidationError as invalid:
+            self.unparsed.append(item.event_id)
+            self.outcome.rejected.append((item.position, invalid))
+            return None
+
+    async def _complete(self, org: str, message: Complete) -> None:
+        done = await repo.complete_snapshot(self.writer, org, message.run_id, message.count)
+        self.outcome.completes.append((org, message.run_id, done))
+
+    async def _flush(self, org: str, matcher: Matcher, pending: list[tuple[uuid.UUID, Patient]]) -> None:
+        if not pending:
+            return
+        fresh = await self.fresh()
+        patients = [p for event_id, p in pending if event_id in fresh]
+        self.outcome.duplicates += len(pending) - len(patients)
+        self.outcome.applied += len(patients)
+        if not patients:
+            return
+        keys = [
+            PatientKey(
+                cliniko_patient_id=p.cliniko_patient_id,
+                email=normalize_email(p.email),
+                normalized_name=normalize_name(p.first_name, p.last_name),
+                first_name=p.first_name,
+                last_name=p.last_name,
+                phone=p.phone,
+            )
+            for p in patients
+        ]
+        # On the reader, while the previous chunk's writes run on the writer.
+        matcher.learn(
+            await repo.load_candidates(
+                self.reader,
+                org,
+                pids=list({k.cliniko_patient_id for k in keys}),
+                emails=list({k.email for k in keys if k.email}),
+                names=list({k.normalized_name for k in keys if k.normalized_name}),
+            )
+        )
+        decisions = matcher.decide(keys)
+        rows = _rows(patients, decisions)
+        runs = list(dict.fromkeys(p.run_id for p in patients))  # in the order first seen
+        await self.writes.then(self._write(org, decisions, rows, runs))
+        self.outcome.rows += len(rows)
+        self.outcome.contacts_created += len(decisions.created)
+
+    async def _write(
+        self, org: str, decisions: Decisions, rows: list[repo.PatientRow], runs: list[uuid.UUID]
+    ) -> None:
+        await repo.link_contacts(self.writer, org, decisions.linked_existing)
+        await repo.refresh_contacts(self.writer, org, _last_per_contact(decisions.refreshed))
+        await repo.write_chunk(self.writer, org, decisions.created, rows, runs)
 
 
 class SnapshotProjector:
@@ -42,45 +206,53 @@ class SnapshotProjector:
     ANALYZE_AFTER_ROWS = 5000
     ANALYZE_GROWTH = 1.0
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, chunk: int = CHUNK) -> None:
+        self.engine = engine
+        self.chunk = chunk
         self._written_since_analyze = 0
         self._rows_at_analyze = 0
 
-    async def project(self, events: list[SnapshotEvent]) -> BatchOutcome:
+    async def project(self, values: list[bytes]) -> BatchOutcome:
+        """Project a batch of records (raw values, in delivery order) in one transaction."""
         outcome = BatchOutcome()
-        unique: dict[uuid.UUID, SnapshotEvent] = {}
-        for ev in events:
-            unique.setdefault(ev["id"], ev)
-        outcome.duplicates = len(events) - len(unique)
-        if not unique:
-            return outcome
-        async with scoped_transaction(self.sessions) as session:
-            await lock_orgs(session, [ev["org_id"] for ev in unique.values()])
-            fresh = await claim_events(session, tables.processed_events, CONSUMER, list(unique))
-            outcome.duplicates += len(unique) - len(fresh)
-            per_org: dict[str, list[SnapshotEvent]] = defaultdict(list)
-            for ev in unique.values():
-                if ev["id"] in fresh:
-                    per_org[ev["org_id"]].append(ev)
-            for org, org_events in per_org.items():
-                await enter_org(session, org)
-                await self._apply_org(session, org, org_events, outcome)
-                outcome.applied += len(org_events)
-        await self._keep_statistics_fresh(outcome.rows + outcome.contacts_created)
-        for org, run_id, done in outcome.completes:
-            if done.complete:
-                log.info(
-                    "snapshot complete", org_id=org, run_id=str(run_id), rows=done.seen, deleted=done.deleted
-                )
+        per_org: dict[str, list[_Item]] = {}
+        seen: set[uuid.UUID] = set()
+        for index, value in enumerate(values):
+            head, parsed = peek(value), None
+            if head is None:  # no id or org to read cheaply: parse it whole now (rare)
+                try:
+                    parsed = parse_snapshot_event(value)
+                except ValidationError as invalid:
+                    outcome.rejected.append((index, invalid))
+                    continue
+                event_id, org = parsed.id, parsed.org_id
             else:
-                log.warning(
-                    "snapshot incomplete: not shrinking active_patients",
-                    org_id=org,
-                    run_id=str(run_id),
-                    expected=done.expected,
-                    seen=done.seen,
-                )
+                event_id, org = head.id, head.org_id
+            if event_id in seen:  # the same event twice in one batch: the first one counts
+                outcome.duplicates += 1
+                continue
+            seen.add(event_id)
+            per_org.setdefault(org, []).append(_Item(index, event_id, value, parsed))
+        if not per_org:
+            return outcome
+        async with (
+            raw_scoped_transaction(self.engine) as writer,
+            raw_scoped_transaction(self.engine) as reader,
+        ):
+            batch = _Batch(writer, reader, outcome, self.chunk)
+            try:
+                await batch.claim(list(per_org), list(seen))
+                await repo.start_lookups(reader)
+                for org, items in per_org.items():
+                    await batch.org(org, items)
+                await batch.writes.drain()
+                fresh = await batch.fresh()
+                await repo.unclaim(writer, CONSUMER, [i for i in batch.unparsed if i in fresh])
+            except BaseException:
+                await batch.writes.abandon()
+                raise
+        await self._keep_statistics_fresh(outcome.rows + outcome.contacts_created)
+        _log_completes(outcome)
         return outcome
 
     async def _keep_statistics_fresh(self, written: int) -> None:
@@ -88,79 +260,36 @@ class SnapshotProjector:
         threshold = max(self.ANALYZE_AFTER_ROWS, int(self._rows_at_analyze * self.ANALYZE_GROWTH))
         if self._written_since_analyze < threshold:
             return
-        async with self.sessions() as session, session.begin():
-            await repo.refresh_statistics(session)
+        async with raw_connection(self.engine) as conn:
+            await repo.refresh_statistics(conn)
         self._rows_at_analyze += self._written_since_analyze
         self._written_since_analyze = 0
 
-    async def _apply_org(
-        self, session: AsyncSession, org: str, events: list[SnapshotEvent], outcome: BatchOutcome
-    ) -> None:
-        pending: list[Patient] = []
-        for ev in events:
-            msg = ev["data"]["message"]
-            if msg["type"] == "snapshot_complete":
-                await self._flush(session, org, pending, outcome)
-                pending = []
-                done = await repo.complete_snapshot(session, org, msg["run_id"], msg["count"])
-                outcome.completes.append((org, msg["run_id"], done))
-            else:
-                pending.append(msg)
-        await self._flush(session, org, pending, outcome)
 
-    async def _flush(
-        self, session: AsyncSession, org: str, patients: list[Patient], outcome: BatchOutcome
-    ) -> None:
-        if not patients:
-            return
-        keys = [
-            PatientKey(
-                cliniko_patient_id=p["cliniko_patient_id"],
-                email=normalize_email(p["email"]),
-                normalized_name=normalize_name(p["first_name"], p["last_name"]),
-                first_name=p["first_name"],
-                last_name=p["last_name"],
-                phone=p["phone"],
+def _rows(patients: list[Patient], decisions: Decisions) -> list[repo.PatientRow]:
+    latest: dict[str, Patient] = {}
+    for p in patients:  # a later message for the same patient wins (one row per statement)
+        latest[p.cliniko_patient_id] = p
+    rows = []
+    for pid, p in latest.items():
+        contact_id, method = decisions.links[pid]
+        rows.append(
+            repo.PatientRow(
+                cliniko_patient_id=pid,
+                contact_id=contact_id,
+                link_method=method,
+                run_id=p.run_id,
+                recent_appointment_count=p.recent_appointment_count,
+                upcoming_appointment_count=p.upcoming_appointment_count,
+                total_appointment_count=p.total_appointment_count,
+                last_appointment_date=p.last_appointment_date,
+                recent_appointments=appointments_json(p.recent_appointments),
+                upcoming_appointments=appointments_json(p.upcoming_appointments),
+                search_date_from=p.search_date_from,
+                search_date_to=p.search_date_to,
             )
-            for p in patients
-        ]
-        candidates = await repo.load_candidates(
-            session,
-            org,
-            pids=list({k.cliniko_patient_id for k in keys}),
-            emails=list({k.email for k in keys if k.email}),
-            names=list({k.normalized_name for k in keys if k.normalized_name}),
         )
-        decisions = Matcher(candidates).decide(keys)
-        await repo.insert_contacts(session, org, decisions.created)
-        await repo.link_contacts(session, org, decisions.linked_existing)
-        await repo.refresh_contacts(session, org, _last_per_contact(decisions.refreshed))
-        latest: dict[str, Patient] = {}
-        for p in patients:  # a later message for the same patient wins (one row per statement)
-            latest[p["cliniko_patient_id"]] = p
-        rows = []
-        for pid, p in latest.items():
-            contact_id, method = decisions.links[pid]
-            rows.append(
-                repo.PatientRow(
-                    cliniko_patient_id=pid,
-                    contact_id=contact_id,
-                    link_method=method,
-                    run_id=p["run_id"],
-                    recent_appointment_count=p["recent_appointment_count"],
-                    upcoming_appointment_count=p["upcoming_appointment_count"],
-                    total_appointment_count=p["total_appointment_count"],
-                    last_appointment_date=p["last_appointment_date"],
-                    recent_appointments=appointments_json(p["recent_appointments"]),
-                    upcoming_appointments=appointments_json(p["upcoming_appointments"]),
-                    search_date_from=p["search_date_from"],
-                    search_date_to=p["search_date_to"],
-                )
-            )
-        await repo.upsert_patients(session, org, rows)
-        await repo.note_runs(session, org, list(dict.fromkeys(p["run_id"] for p in patients)))  # seen order
-        outcome.rows += len(rows)
-        outcome.contacts_created += len(decisions.created)
+    return rows
 
 
 def _last_per_contact(rows: list[tuple[uuid.UUID, PatientKey]]) -> list[tuple[uuid.UUID, PatientKey]]:
@@ -168,3 +297,19 @@ def _last_per_contact(rows: list[tuple[uuid.UUID, PatientKey]]) -> list[tuple[uu
     for contact_id, key in rows:
         latest[contact_id] = key
     return list(latest.items())
+
+
+def _log_completes(outcome: BatchOutcome) -> None:
+    for org, run_id, done in outcome.completes:
+        if done.complete:
+            log.info(
+                "snapshot complete", org_id=org, run_id=str(run_id), rows=done.seen, deleted=done.deleted
+            )
+        else:
+            log.warning(
+                "snapshot incomplete: not shrinking active_patients",
+                org_id=org,
+                run_id=str(run_id),
+                expected=done.expected,
+                seen=done.seen,
+            )

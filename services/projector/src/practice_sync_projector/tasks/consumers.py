@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
+import asyncpg  # type: ignore[import-untyped]
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -18,7 +20,6 @@ from practice_sync_common.dead_letter import PermanentError, dead_letter_records
 from practice_sync_common.logging import get_logger, secrets
 from practice_sync_projector.service.contacts import ContactEvent, ContactProjector, unsupported
 from practice_sync_projector.service.snapshot import SnapshotProjector
-from practice_sync_projector.service.snapshot_events import SnapshotEvent, parse_snapshot_event
 from practice_sync_projector.settings import Settings
 
 log = get_logger(__name__)
@@ -28,18 +29,34 @@ BATCH_POLL_MS = 20  # how long a batch poll waits for records, and FastStream's 
 
 
 async def _raw_values(msg: StreamMessage[Any]) -> Any:
-    # Each record is parsed once, by pydantic from bytes; FastStream's own json.loads would be waste.
+    # Each record is parsed once, by the projector, from bytes; FastStream's own json.loads would be waste.
     return [record.value or b"" for record in msg.raw_message]
 
 
-def _refused(exc: DBAPIError) -> bool:
-    """Postgres refused a value of the batch (class 22) or hit a size limit (54: an index entry)."""
-    sqlstate = str(getattr(exc.orig, "sqlstate", None) or "")
-    return refused_value(exc) or sqlstate.startswith("54")
+def _refused(exc: Exception) -> bool:
+    """Postgres refused a value of the batch (class 22: data; 54: a size limit, an index entry), or
+    the driver could not encode one for its size (a date past the range once in UTC, say).
+
+    Any other encoding failure (a wrong Python type) is this code's bug, not the record's.
+    """
+    if isinstance(exc, DBAPIError):
+        return refused_value(exc) or str(getattr(exc.orig, "sqlstate", "") or "").startswith("54")
+    if not isinstance(exc, asyncpg.PostgresError):
+        return False
+    if exc.__cause__ is not None:  # raised by the driver while encoding a parameter
+        return isinstance(exc.__cause__, OverflowError)
+    return str(getattr(exc, "sqlstate", "") or "").startswith(("22", "54"))
+
+
+async def _dead_letter_rejected(
+    broker: KafkaBroker, records: Sequence[Any], rejected: list[tuple[int, Any]]
+) -> None:
+    for position, error in rejected:
+        await dead_letter_records(broker, [records[position]], error)
 
 
 async def _project_one_by_one(
-    broker: KafkaBroker, snapshots: SnapshotProjector, parsed: list[tuple[Any, SnapshotEvent]]
+    broker: KafkaBroker, snapshots: SnapshotProjector, records: Sequence[Any], values: list[bytes]
 ) -> None:
     """A batch Postgres refused a value of: find the record(s) alone, in order, and dead-letter them.
 
@@ -47,14 +64,16 @@ async def _project_one_by_one(
     Each record is its own transaction here, so every one before and after the bad one is applied
     (a snapshot_complete still follows its rows; it finds the bad row missing and stays partial).
     """
-    for record, event in parsed:
+    for record, value in zip(records, values, strict=True):
         try:
-            await snapshots.project([event])
-        except DBAPIError as exc:
+            outcome = await snapshots.project([value])
+        except Exception as exc:
             if not _refused(exc):
                 raise  # not this record's data: the middleware retries the batch (claims make it safe)
-            reason = f"Postgres refused a value of this record: {exc.orig}"
+            reason = f"Postgres refused a value of this record: {exc}"
             await dead_letter_records(broker, [record], PermanentError(secrets.scrub(reason)))
+            continue
+        await _dead_letter_rejected(broker, [record], outcome.rejected)
 
 
 def register(
@@ -69,29 +88,23 @@ def register(
         **{
             **consumer_options(settings, SNAPSHOT_GROUP),
             "fetch_max_wait_ms": settings.projector_snapshot_fetch_max_wait_ms,
+            "max_partition_fetch_bytes": settings.projector_snapshot_partition_fetch_bytes,
         },
     )
     async def on_active_patients(values: list[bytes], message: KafkaMessage) -> None:
         records = message.raw_message
         started = time.perf_counter()
-        parsed: list[tuple[Any, SnapshotEvent]] = []
-        bad: list[tuple[Any, ValidationError]] = []
-        for record, value in zip(records, values, strict=True):
-            try:
-                parsed.append((record, parse_snapshot_event(value)))
-            except ValidationError as invalid:
-                bad.append((record, invalid))
-        # Any other failure raises: the middleware retries the whole batch (idempotent), then
-        # dead-letters it record by record.
+        # Any failure but a refused value raises: the middleware retries the whole batch
+        # (idempotent), then dead-letters it record by record.
         try:
-            await snapshots.project([event for _, event in parsed])
-        except DBAPIError as exc:
+            outcome = await snapshots.project(values)
+        except Exception as exc:
             if not _refused(exc):
                 raise
             log.warning("snapshot batch refused by Postgres; projecting it record by record")
-            await _project_one_by_one(broker, snapshots, parsed)
-        for record, error in bad:
-            await dead_letter_records(broker, [record], error)
+            await _project_one_by_one(broker, snapshots, records, values)
+        else:
+            await _dead_letter_rejected(broker, records, outcome.rejected)
         log.debug(
             "snapshot batch projected", records=len(records), seconds=round(time.perf_counter() - started, 4)
         )
