@@ -80,35 +80,25 @@ async def refresh_statistics(conn: Connection) -> None:
         )
 
 
-async def lock_and_claim(
-    conn: Connection, orgs: list[str], consumer: str, ids: list[uuid.UUID]
-) -> set[uuid.UUID]:
-    """Lock the orgs (sorted: no deadlock), then claim the event ids; the ones seen for the first time.
+async def lock_orgs(conn: Connection, orgs: list[str]) -> None:
+    """Serialise the two consumers' writes to one org's contacts (sorted: no deadlock).
 
-    The locks serialise the two consumers' writes to one org's contacts: matching must see a stable
-    set, and the batch's lookups, made on a second connection, see only what is committed.
+    Matching must see a stable set of contacts, and a batch's lookups, made on another connection,
+    see only what is committed: while the batch holds its orgs' locks, nothing else commits there.
     """
     for org in sorted(set(orgs)):
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext('projector:org:' || $1))", org)
-    if not ids:
-        return set()
-    rows = await conn.fetch(
-        "INSERT INTO projector.processed_events (consumer, event_id) "
-        "SELECT $1, e FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id",
-        consumer,
-        ids,
-    )
-    return {row[0] for row in rows}
 
 
-async def unclaim(conn: Connection, consumer: str, ids: list[uuid.UUID]) -> None:
-    """Give back claims this transaction made for records it could not parse (they go to the DLQ)."""
-    if ids:
-        await conn.execute(
-            "DELETE FROM projector.processed_events WHERE consumer = $1 AND event_id = ANY($2::uuid[])",
-            consumer,
-            ids,
-        )
+_CLAIM = (
+    "INSERT INTO projector.processed_events (consumer, event_id) "
+    "SELECT $1, e FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"
+)
+
+
+async def claim(conn: Connection, consumer: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """The ids of `ids` this consumer sees for the first time, claimed in the caller's transaction."""
+    return {row[0] for row in await conn.fetch(_CLAIM, consumer, ids)}
 
 
 async def enter_org(conn: Connection, org: str) -> None:
@@ -159,40 +149,63 @@ async def refresh_contacts(conn: Connection, org: str, rows: list[tuple[uuid.UUI
     )
 
 
-# One statement per chunk: the new contacts, the rows (whose foreign keys are checked when the
-# statement ends, so they see the contacts made in it), and the runs first seen. One round trip also
-# means one chance fewer for the statements to wait on the parsing that overlaps them.
-_WRITE_CHUNK = """
-    WITH new_contacts AS (
-        INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
-            normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
-            cliniko_match_method)
-        SELECT c.id, $1, c.first, c.last, c.name, c.nname, c.email,
-               CASE WHEN c.email IS NULL OR c.email = '' THEN '[]'::jsonb
-                    ELSE jsonb_build_array(c.email) END,
-               c.phone,
-               CASE WHEN c.phone IS NULL OR c.phone = '' THEN '[]'::jsonb
-                    ELSE jsonb_build_array(c.phone) END,
-               'cliniko', c.pid, 'created'
-        FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::text[])
-             AS c(id, first, last, name, nname, email, phone, pid)
+_INSERT_CONTACTS = """
+    INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
+        normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
+        cliniko_match_method)
+    SELECT c.id, $1, c.first, c.last, c.name, c.nname, c.email,
+           CASE WHEN c.email IS NULL OR c.email = '' THEN '[]'::jsonb
+                ELSE jsonb_build_array(c.email) END,
+           c.phone,
+           CASE WHEN c.phone IS NULL OR c.phone = '' THEN '[]'::jsonb
+                ELSE jsonb_build_array(c.phone) END,
+           'cliniko', c.pid, 'created'
+    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                $8::text[], $9::text[])
+         AS c(id, first, last, name, nname, email, phone, pid)
+"""
+
+
+async def insert_contacts(conn: Connection, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
+    # emails/phones are built by the server: json.dumps per row was most of this function's client time.
+    await conn.execute(
+        _INSERT_CONTACTS,
+        org,
+        [c[0] for c in created],
+        [c[1].first_name for c in created],
+        [c[1].last_name for c in created],
+        [_display(c[1]) for c in created],
+        [c[1].normalized_name for c in created],
+        [c[1].email for c in created],
+        [c[1].phone for c in created],
+        [c[1].cliniko_patient_id for c in created],
+    )
+
+
+# The chunk's event ids claimed, the rows of the ones claimed now, and the runs first seen, in one
+# statement: one round trip, so one chance fewer to wait on the parsing that overlaps it.
+_UPSERT_PATIENTS = """
+    WITH claimed AS (
+        INSERT INTO projector.processed_events (consumer, event_id)
+        SELECT $15, e FROM unnest($16::uuid[]) AS e
+        ON CONFLICT DO NOTHING RETURNING event_id
     ), runs AS (
         INSERT INTO projector.snapshot_runs (organization_id, run_id)
-        SELECT $1, r FROM unnest($22::uuid[]) WITH ORDINALITY AS u(r, ord)
+        SELECT $1, r FROM unnest($14::uuid[]) WITH ORDINALITY AS u(r, ord)
         ORDER BY ord
         ON CONFLICT DO NOTHING
-    )
+    ), written AS (
     INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
         link_method, run_id, recent_appointment_count, upcoming_appointment_count,
         total_appointment_count, last_appointment_date, recent_appointments,
         upcoming_appointments, search_date_from, search_date_to)
     SELECT $1, u.pid, u.contact, u.method, u.run, u.recent, u.upcoming, u.total, u.last,
            u.recent_j::jsonb, u.upcoming_j::jsonb, u.dfrom, u.dto
-    FROM unnest($10::text[], $11::uuid[], $12::text[], $13::uuid[], $14::int[], $15::int[],
-                $16::int[], $17::timestamptz[], $18::text[], $19::text[], $20::date[], $21::date[])
-         AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j, upcoming_j,
-              dfrom, dto)
+    FROM unnest($2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::int[], $7::int[],
+                $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::date[], $13::date[])
+             WITH ORDINALITY AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j,
+                                  upcoming_j, dfrom, dto, n)
+    WHERE ($17::uuid[])[u.n] IN (SELECT event_id FROM claimed)
     ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
         contact_id = EXCLUDED.contact_id,
         link_method = EXCLUDED.link_method,
@@ -206,6 +219,9 @@ _WRITE_CHUNK = """
         search_date_from = EXCLUDED.search_date_from,
         search_date_to = EXCLUDED.search_date_to,
         updated_at = now()
+    RETURNING 1
+    )
+    SELECT count(*) FROM claimed
 """
 
 
@@ -220,27 +236,22 @@ async def prefer_generic_plans(conn: Connection) -> None:
     await conn.execute("SET LOCAL plan_cache_mode = auto")
 
 
-async def write_chunk(
+async def upsert_patients(
     conn: Connection,
     org: str,
-    created: list[tuple[uuid.UUID, PatientKey]],
-    rows: list[PatientRow],
+    claim: tuple[str, list[uuid.UUID]],
+    rows: list[tuple[uuid.UUID, PatientRow]],
     run_ids: list[uuid.UUID],
-) -> None:
-    """Make the new contacts, upsert the rows, and note the runs (in the order first seen)."""
-    # emails/phones are built by the server: json.dumps per row was most of the contacts' client time.
-    contacts = (
-        [c[0] for c in created],
-        [c[1].first_name for c in created],
-        [c[1].last_name for c in created],
-        [_display(c[1]) for c in created],
-        [c[1].normalized_name for c in created],
-        [c[1].email for c in created],
-        [c[1].phone for c in created],
-        [c[1].cliniko_patient_id for c in created],
+) -> int:
+    """Claim the chunk's event ids (consumer, ids); upsert the rows (each with the event id it comes
+    from) of the ones claimed now, and note the runs in the order first seen. How many were claimed.
+    """
+    consumer, event_ids = claim
+    columns = [list(column) for column in zip(*(row for _, row in rows), strict=True)]
+    claimed = await conn.fetchval(
+        _UPSERT_PATIENTS, org, *columns, run_ids, consumer, event_ids, [event_id for event_id, _ in rows]
     )
-    columns = [list(column) for column in zip(*rows, strict=True)] or [[] for _ in PatientRow._fields]
-    await conn.execute(_WRITE_CHUNK, org, *contacts, *columns, run_ids)
+    return int(claimed)
 
 
 async def note_runs(conn: Connection, org: str, run_ids: list[uuid.UUID]) -> None:

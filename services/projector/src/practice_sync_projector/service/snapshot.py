@@ -20,16 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Coroutine
+from collections import deque
+from collections.abc import Awaitable, Callable
+from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
 
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
-from practice_sync_projector.repository.scoped import raw_connection, raw_scoped_transaction
+from practice_sync_projector.repository.scoped import ROLE, raw_connection, raw_scoped_transaction
 from practice_sync_projector.service.matching import Decisions, Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
 from practice_sync_projector.service.snapshot_events import (
@@ -42,6 +44,7 @@ from practice_sync_projector.service.snapshot_events import (
 )
 
 CONSUMER = "projector.active_patients"
+T = TypeVar("T")
 # Patients matched and written per statement group: large enough that a statement's fixed cost is
 # small, small enough that the first chunk's parse (which nothing overlaps) is a small part of a batch.
 CHUNK = 500
@@ -67,57 +70,76 @@ class _Item(NamedTuple):
     parsed: SnapshotEvent | None  # when it had to be parsed early
 
 
-class _Writes:
-    """The writer connection's statement groups, one in flight at a time, in submission order."""
+class _Chain:
+    """Statement groups on one connection, each started when the one before it is done.
 
-    def __init__(self) -> None:
-        self._last: asyncio.Task[Any] | None = None
+    The caller waits only when `depth` groups are pending, so it goes on parsing while they run. A
+    group that fails fails every later one; the caller hears of it at its next `then` or `drain`.
+    """
 
-    async def then(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        try:
-            await self.drain()
-        except BaseException:
-            work.close()  # never started: say so, rather than leave it to warn when collected
-            raise
-        self._last = asyncio.ensure_future(work)
+    def __init__(self, depth: int = 2) -> None:
+        self.depth = depth
+        self._pending: deque[asyncio.Task[Any]] = deque()
+
+    async def then(
+        self, work: Callable[[], Awaitable[T]], *, after: asyncio.Task[Any] | None = None
+    ) -> asyncio.Task[T]:
+        """Run `work()` after the previous group (and after `after`, a group of another chain)."""
+        while len(self._pending) >= self.depth:
+            await self._pending.popleft()
+        before = self._pending[-1] if self._pending else None
+
+        async def run() -> T:
+            if before is not None:
+                await before
+            if after is not None:
+                await after
+            return await work()
+
+        task = asyncio.ensure_future(run())
+        self._pending.append(task)
         await asyncio.sleep(0)  # let it send its first statement before the caller goes on parsing
-        return self._last
+        return task
 
     async def drain(self) -> None:
-        if self._last is not None:
-            last, self._last = self._last, None
-            await last
+        while self._pending:
+            await self._pending.popleft()
 
     async def abandon(self) -> None:
-        """After a failure: let the statement in flight finish, so the transaction can roll back."""
-        if self._last is not None and not self._last.done():
-            await asyncio.gather(self._last, return_exceptions=True)
-        self._last = None
+        """After a failure: let the statements in flight finish, so the transaction can roll back."""
+        pending, self._pending = list(self._pending), deque()
+        await asyncio.gather(*pending, return_exceptions=True)
 
 
 class _Batch:
-    """One batch's transaction: its two connections, claims, and per-org matchers."""
+    """One batch: its connections and their chains, its claims, and per org a matcher."""
 
-    def __init__(self, writer: Any, reader: Any, outcome: BatchOutcome, chunk: int) -> None:
-        self.writer, self.reader, self.outcome, self.chunk = writer, reader, outcome, chunk
-        self.writes = _Writes()
-        self._claims: Awaitable[set[uuid.UUID]] | None = None
-        self._fresh: set[uuid.UUID] | None = None
-        self.unparsed: list[uuid.UUID] = []  # claimed, then found not to parse
+    def __init__(
+        self, engine: AsyncEngine, writer: Any, reader: Any, outcome: BatchOutcome, chunk: int
+    ) -> None:
+        self.engine, self.writer, self.reader = engine, writer, reader
+        self.outcome, self.chunk = outcome, chunk
+        self.rows = _Chain()
+        self.contacts = _Chain()
+        self.connections = AsyncExitStack()
+        self._contacts_conn: Any = None
+        self._locks: asyncio.Task[None] | None = None
+        self._writer_org: str | None = None
 
-    async def claim(self, orgs: list[str], ids: list[uuid.UUID]) -> None:
+    async def lock(self, orgs: list[str]) -> None:
         await repo.prefer_generic_plans(self.writer)
-        self._claims = await self.writes.then(repo.lock_and_claim(self.writer, orgs, CONSUMER, ids))
+        self._locks = await self.rows.then(lambda: repo.lock_orgs(self.writer, orgs))
 
-    async def fresh(self) -> set[uuid.UUID]:
-        if self._fresh is None:
-            assert self._claims is not None
-            self._fresh = await self._claims
-        return self._fresh
+    async def finish(self) -> None:
+        await self.contacts.drain()
+        await self.rows.drain()
+
+    async def abandon(self) -> None:
+        await self.contacts.abandon()
+        await self.rows.abandon()
 
     async def org(self, org: str, items: list[_Item]) -> None:
         await repo.enter_org(self.reader, org)
-        await self.writes.then(repo.enter_org(self.writer, org))
         matcher = Matcher()
         pending: list[tuple[uuid.UUID, Patient]] = []
         for n, item in enumerate(items):
@@ -130,11 +152,7 @@ class _Batch:
             if isinstance(message, Complete):
                 await self._flush(org, matcher, pending)
                 pending = []
-                if item.event_id in await self.fresh():
-                    await self.writes.then(self._complete(org, message))
-                    self.outcome.applied += 1
-                else:
-                    self.outcome.duplicates += 1
+                await self.rows.then(lambda i=item.event_id, m=message: self._complete(org, i, m))  # type: ignore[misc]
                 continue
             pending.append((item.event_id, message))
             if len(pending) >= self.chunk:
@@ -146,23 +164,29 @@ class _Batch:
         try:
             return parse_snapshot_event(item.value)
         except ValidationError as invalid:
-            self.unparsed.append(item.event_id)
             self.outcome.rejected.append((item.position, invalid))
             return None
 
-    async def _complete(self, org: str, message: Complete) -> None:
+    async def _enter(self, org: str) -> None:
+        # In the write's own group, not one of its own: a group waits for the one before it, and the
+        # first one is the claims, which the first chunk's parsing is meant to overlap.
+        if self._writer_org != org:
+            await repo.enter_org(self.writer, org)
+            self._writer_org = org
+
+    async def _complete(self, org: str, event_id: uuid.UUID, message: Complete) -> None:
+        await self._enter(org)
+        if not await repo.claim(self.writer, CONSUMER, [event_id]):
+            self.outcome.duplicates += 1
+            return
         done = await repo.complete_snapshot(self.writer, org, message.run_id, message.count)
+        self.outcome.applied += 1
         self.outcome.completes.append((org, message.run_id, done))
 
     async def _flush(self, org: str, matcher: Matcher, pending: list[tuple[uuid.UUID, Patient]]) -> None:
         if not pending:
             return
-        fresh = await self.fresh()
-        patients = [p for event_id, p in pending if event_id in fresh]
-        self.outcome.duplicates += len(pending) - len(patients)
-        self.outcome.applied += len(patients)
-        if not patients:
-            return
+        patients = [p for _, p in pending]
         keys = [
             PatientKey(
                 cliniko_patient_id=p.cliniko_patient_id,
@@ -174,7 +198,10 @@ class _Batch:
             )
             for p in patients
         ]
-        # On the reader, while the previous chunk's writes run on the writer.
+        # On the reader, while earlier chunks are written on the other two connections; only once the
+        # batch holds its orgs' locks, so nothing else commits contacts there meanwhile.
+        assert self._locks is not None
+        await self._locks
         matcher.learn(
             await repo.load_candidates(
                 self.reader,
@@ -185,18 +212,40 @@ class _Batch:
             )
         )
         decisions = matcher.decide(keys)
-        rows = _rows(patients, decisions)
+        rows = _rows(pending, decisions)
         runs = list(dict.fromkeys(p.run_id for p in patients))  # in the order first seen
-        await self.writes.then(self._write(org, decisions, rows, runs))
-        self.outcome.rows += len(rows)
+        ids = [event_id for event_id, _ in pending]
+        made = None
+        if decisions.created:
+            made = await self.contacts.then(lambda: self._make_contacts(org, decisions.created))
+        await self.rows.then(lambda: self._write(org, decisions, ids, rows, runs), after=made)
         self.outcome.contacts_created += len(decisions.created)
 
+    async def _make_contacts(self, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
+        """New contacts, committed at once on a connection of their own (the module's docstring)."""
+        if self._contacts_conn is None:
+            self._contacts_conn = await self.connections.enter_async_context(raw_connection(self.engine))
+        conn = self._contacts_conn
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL ROLE {ROLE}")
+            await repo.enter_org(conn, org)
+            await repo.insert_contacts(conn, org, created)
+
     async def _write(
-        self, org: str, decisions: Decisions, rows: list[repo.PatientRow], runs: list[uuid.UUID]
+        self,
+        org: str,
+        decisions: Decisions,
+        ids: list[uuid.UUID],
+        rows: list[tuple[uuid.UUID, repo.PatientRow]],
+        runs: list[uuid.UUID],
     ) -> None:
+        await self._enter(org)
         await repo.link_contacts(self.writer, org, decisions.linked_existing)
         await repo.refresh_contacts(self.writer, org, _last_per_contact(decisions.refreshed))
-        await repo.write_chunk(self.writer, org, decisions.created, rows, runs)
+        claimed = await repo.upsert_patients(self.writer, org, (CONSUMER, ids), rows, runs)
+        self.outcome.applied += claimed
+        self.outcome.duplicates += len(ids) - claimed
+        self.outcome.rows += len(rows)
 
 
 class SnapshotProjector:
@@ -239,18 +288,17 @@ class SnapshotProjector:
             raw_scoped_transaction(self.engine) as writer,
             raw_scoped_transaction(self.engine) as reader,
         ):
-            batch = _Batch(writer, reader, outcome, self.chunk)
-            try:
-                await batch.claim(list(per_org), list(seen))
-                await repo.start_lookups(reader)
-                for org, items in per_org.items():
-                    await batch.org(org, items)
-                await batch.writes.drain()
-                fresh = await batch.fresh()
-                await repo.unclaim(writer, CONSUMER, [i for i in batch.unparsed if i in fresh])
-            except BaseException:
-                await batch.writes.abandon()
-                raise
+            batch = _Batch(self.engine, writer, reader, outcome, self.chunk)
+            async with batch.connections:
+                try:
+                    await batch.lock(list(per_org))
+                    await repo.start_lookups(reader)
+                    for org, items in per_org.items():
+                        await batch.org(org, items)
+                    await batch.finish()
+                except BaseException:
+                    await batch.abandon()
+                    raise
         await self._keep_statistics_fresh(outcome.rows + outcome.contacts_created)
         _log_completes(outcome)
         return outcome
@@ -266,27 +314,33 @@ class SnapshotProjector:
         self._written_since_analyze = 0
 
 
-def _rows(patients: list[Patient], decisions: Decisions) -> list[repo.PatientRow]:
-    latest: dict[str, Patient] = {}
-    for p in patients:  # a later message for the same patient wins (one row per statement)
-        latest[p.cliniko_patient_id] = p
+def _rows(
+    pending: list[tuple[uuid.UUID, Patient]], decisions: Decisions
+) -> list[tuple[uuid.UUID, repo.PatientRow]]:
+    """Each patient's row from its latest message (one row per statement), with that message's id."""
+    latest: dict[str, tuple[uuid.UUID, Patient]] = {}
+    for event_id, p in pending:
+        latest[p.cliniko_patient_id] = (event_id, p)
     rows = []
-    for pid, p in latest.items():
+    for pid, (event_id, p) in latest.items():
         contact_id, method = decisions.links[pid]
         rows.append(
-            repo.PatientRow(
-                cliniko_patient_id=pid,
-                contact_id=contact_id,
-                link_method=method,
-                run_id=p.run_id,
-                recent_appointment_count=p.recent_appointment_count,
-                upcoming_appointment_count=p.upcoming_appointment_count,
-                total_appointment_count=p.total_appointment_count,
-                last_appointment_date=p.last_appointment_date,
-                recent_appointments=appointments_json(p.recent_appointments),
-                upcoming_appointments=appointments_json(p.upcoming_appointments),
-                search_date_from=p.search_date_from,
-                search_date_to=p.search_date_to,
+            (
+                event_id,
+                repo.PatientRow(
+                    cliniko_patient_id=pid,
+                    contact_id=contact_id,
+                    link_method=method,
+                    run_id=p.run_id,
+                    recent_appointment_count=p.recent_appointment_count,
+                    upcoming_appointment_count=p.upcoming_appointment_count,
+                    total_appointment_count=p.total_appointment_count,
+                    last_appointment_date=p.last_appointment_date,
+                    recent_appointments=appointments_json(p.recent_appointments),
+                    upcoming_appointments=appointments_json(p.upcoming_appointments),
+                    search_date_from=p.search_date_from,
+                    search_date_to=p.search_date_to,
+                ),
             )
         )
     return rows
