@@ -26,12 +26,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         versions_dir=VERSIONS,
         with_broker=True,
     )
-    register(
-        runtime.require_broker(),
-        settings,
-        SnapshotProjector(runtime.engine),
-        ContactProjector(runtime.sessions),
-    )
+    snapshots = SnapshotProjector(runtime.engine)
+    runtime.shutdown.append(snapshots.close)
+    register(runtime.require_broker(), settings, snapshots, ContactProjector(runtime.sessions))
     app = runtime.app(routers=[read_api.router], description="read models contacts and active_patients")
     app.state.sessions = runtime.sessions
     return app

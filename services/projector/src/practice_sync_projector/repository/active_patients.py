@@ -1,6 +1,6 @@
 """Set-based writes of one org's slice of a snapshot batch, and the snapshot_complete rule.
 
-Straight on asyncpg connections (`scoped.raw_scoped_transaction`), not through a session: the
+Straight on asyncpg connections (`lane.Lane`), not through a session: the
 snapshot path overlaps its parsing with these statements, and a session needs several event-loop
 turns before a statement leaves, which the parsing would hold up (services/projector/README.md).
 Every function runs with the RLS role and `app.org_id` set, and filters on the org too. Rows travel
@@ -42,7 +42,7 @@ _CANDIDATE_COLUMNS = """id, email, normalized_name, cliniko_patient_id, cliniko_
 # Three index lookups whose arms carry the columns themselves: one OR'ed predicate, or a join back to
 # contacts by id, makes the planner walk the whole org. With statistics from a small table the
 # planner still prefers the org prefix alone, so `refresh_statistics` keeps them true during bulk
-# loads, and seqscans stay off for these lookups (`start_lookups`).
+# loads, and seqscans stay off for these lookups (`lane.Lane`).
 _CANDIDATES = f"""
     SELECT {_CANDIDATE_COLUMNS} FROM public.contacts
     WHERE organization_id = $1 AND cliniko_patient_id = ANY($2::text[])
@@ -54,10 +54,6 @@ _CANDIDATES = f"""
     WHERE organization_id = $1 AND normalized_name = ANY($4::text[])
     ORDER BY created_at, id
 """  # noqa: S608 - the only interpolation is a constant column list
-
-
-async def start_lookups(conn: Connection) -> None:
-    await conn.execute("SET LOCAL enable_seqscan = off")
 
 
 async def load_candidates(
@@ -102,7 +98,13 @@ async def claim(conn: Connection, consumer: str, ids: list[uuid.UUID]) -> set[uu
 
 
 async def enter_org(conn: Connection, org: str) -> None:
+    """Point the transaction at one org (the RLS policy's `app.org_id`)."""
     await conn.execute("SELECT set_config('app.org_id', $1, true)", org)
+
+
+async def enter_org_session(conn: Connection, org: str) -> None:
+    """Point a connection that runs statement by statement at one org, until it is pointed again."""
+    await conn.execute("SELECT set_config('app.org_id', $1, false)", org)
 
 
 async def link_contacts(conn: Connection, org: str, links: list[tuple[uuid.UUID, str, str]]) -> None:

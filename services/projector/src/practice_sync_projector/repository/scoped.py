@@ -56,11 +56,3 @@ async def raw_connection(engine: AsyncEngine) -> AsyncIterator[Any]:
     async with engine.connect() as conn:
         raw = await conn.get_raw_connection()
         yield raw.driver_connection
-
-
-@asynccontextmanager
-async def raw_scoped_transaction(engine: AsyncEngine) -> AsyncIterator[Any]:
-    """`scoped_transaction` on a bare asyncpg connection (the snapshot path's statements)."""
-    async with raw_connection(engine) as conn, conn.transaction():
-        await conn.execute(f"SET LOCAL ROLE {ROLE}")
-        yield conn

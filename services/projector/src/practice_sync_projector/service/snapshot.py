@@ -22,7 +22,6 @@ import asyncio
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
-from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, TypeVar
 
@@ -31,7 +30,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
-from practice_sync_projector.repository.scoped import ROLE, raw_connection, raw_scoped_transaction
+from practice_sync_projector.repository.lane import Lane
+from practice_sync_projector.repository.scoped import raw_connection
 from practice_sync_projector.service.matching import Decisions, Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
 from practice_sync_projector.service.snapshot_events import (
@@ -114,20 +114,16 @@ class _Chain:
 class _Batch:
     """One batch: its connections and their chains, its claims, and per org a matcher."""
 
-    def __init__(
-        self, engine: AsyncEngine, writer: Any, reader: Any, outcome: BatchOutcome, chunk: int
-    ) -> None:
-        self.engine, self.writer, self.reader = engine, writer, reader
+    def __init__(self, lane: Lane, outcome: BatchOutcome, chunk: int) -> None:
+        self.writer, self.reader, self.contacts_conn = lane.writer, lane.reader, lane.contacts
         self.outcome, self.chunk = outcome, chunk
         self.rows = _Chain()
         self.contacts = _Chain()
-        self.connections = AsyncExitStack()
-        self._contacts_conn: Any = None
         self._locks: asyncio.Task[None] | None = None
         self._writer_org: str | None = None
+        self._contacts_org: str | None = None
 
     async def lock(self, orgs: list[str]) -> None:
-        await repo.prefer_generic_plans(self.writer)
         self._locks = await self.rows.then(lambda: repo.lock_orgs(self.writer, orgs))
 
     async def finish(self) -> None:
@@ -139,7 +135,7 @@ class _Batch:
         await self.rows.abandon()
 
     async def org(self, org: str, items: list[_Item]) -> None:
-        await repo.enter_org(self.reader, org)
+        await repo.enter_org_session(self.reader, org)
         matcher = Matcher()
         pending: list[tuple[uuid.UUID, Patient]] = []
         for n, item in enumerate(items):
@@ -223,13 +219,10 @@ class _Batch:
 
     async def _make_contacts(self, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
         """New contacts, committed at once on a connection of their own (the module's docstring)."""
-        if self._contacts_conn is None:
-            self._contacts_conn = await self.connections.enter_async_context(raw_connection(self.engine))
-        conn = self._contacts_conn
-        async with conn.transaction():
-            await conn.execute(f"SET LOCAL ROLE {ROLE}")
-            await repo.enter_org(conn, org)
-            await repo.insert_contacts(conn, org, created)
+        if self._contacts_org != org:
+            await repo.enter_org_session(self.contacts_conn, org)
+            self._contacts_org = org
+        await repo.insert_contacts(self.contacts_conn, org, created)
 
     async def _write(
         self,
@@ -258,6 +251,8 @@ class SnapshotProjector:
     def __init__(self, engine: AsyncEngine, chunk: int = CHUNK) -> None:
         self.engine = engine
         self.chunk = chunk
+        self.lane = Lane(engine)
+        self._one_at_a_time = asyncio.Lock()
         self._written_since_analyze = 0
         self._rows_at_analyze = 0
 
@@ -284,24 +279,29 @@ class SnapshotProjector:
             per_org.setdefault(org, []).append(_Item(index, event_id, value, parsed))
         if not per_org:
             return outcome
-        async with (
-            raw_scoped_transaction(self.engine) as writer,
-            raw_scoped_transaction(self.engine) as reader,
-        ):
-            batch = _Batch(self.engine, writer, reader, outcome, self.chunk)
-            async with batch.connections:
-                try:
-                    await batch.lock(list(per_org))
-                    await repo.start_lookups(reader)
-                    for org, items in per_org.items():
-                        await batch.org(org, items)
-                    await batch.finish()
-                except BaseException:
-                    await batch.abandon()
-                    raise
+        async with self._one_at_a_time:
+            if not self.lane.open:
+                await self.lane.start()
+            batch = _Batch(self.lane, outcome, self.chunk)
+            try:
+                await self.lane.begin()
+                await batch.lock(list(per_org))
+                for org, items in per_org.items():
+                    await batch.org(org, items)
+                await batch.finish()
+                await self.lane.commit()
+            except BaseException:
+                await batch.abandon()
+                await self.lane.close()  # rolls back; a connection in doubt is not used again
+                raise
         await self._keep_statistics_fresh(outcome.rows + outcome.contacts_created)
         _log_completes(outcome)
         return outcome
+
+    async def close(self) -> None:
+        """Give the connections back (at shutdown)."""
+        async with self._one_at_a_time:
+            await self.lane.close()
 
     async def _keep_statistics_fresh(self, written: int) -> None:
         self._written_since_analyze += written
