@@ -122,6 +122,7 @@ class _Batch:
         self._locks: asyncio.Task[None] | None = None
         self._writer_org: str | None = None
         self._contacts_org: str | None = None
+        self._chunks = 0
 
     async def lock(self, orgs: list[str]) -> None:
         self._locks = await self.rows.then(lambda: repo.lock_orgs(self.writer, orgs))
@@ -151,7 +152,8 @@ class _Batch:
                 await self.rows.then(lambda i=item.event_id, m=message: self._complete(org, i, m))  # type: ignore[misc]
                 continue
             pending.append((item.event_id, message))
-            if len(pending) >= self.chunk:
+            # A batch's first chunk is small: nothing is written until it is parsed and matched.
+            if len(pending) >= (self.chunk if self._chunks else max(1, self.chunk // 5)):
                 await self._flush(org, matcher, pending)
                 pending = []
         await self._flush(org, matcher, pending)
@@ -215,6 +217,7 @@ class _Batch:
         if decisions.created:
             made = await self.contacts.then(lambda: self._make_contacts(org, decisions.created))
         await self.rows.then(lambda: self._write(org, decisions, ids, rows, runs), after=made)
+        self._chunks += 1
         self.outcome.contacts_created += len(decisions.created)
 
     async def _make_contacts(self, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
@@ -253,6 +256,7 @@ class SnapshotProjector:
         self.chunk = chunk
         self.lane = Lane(engine)
         self._one_at_a_time = asyncio.Lock()
+        self._analyzing: asyncio.Task[None] | None = None
         self._written_since_analyze = 0
         self._rows_at_analyze = 0
 
@@ -302,16 +306,25 @@ class SnapshotProjector:
         """Give the connections back (at shutdown)."""
         async with self._one_at_a_time:
             await self.lane.close()
+        if self._analyzing is not None:
+            await asyncio.gather(self._analyzing, return_exceptions=True)
 
     async def _keep_statistics_fresh(self, written: int) -> None:
         self._written_since_analyze += written
         threshold = max(self.ANALYZE_AFTER_ROWS, int(self._rows_at_analyze * self.ANALYZE_GROWTH))
-        if self._written_since_analyze < threshold:
+        if self._written_since_analyze < threshold or (self._analyzing and not self._analyzing.done()):
             return
-        async with raw_connection(self.engine) as conn:
-            await repo.refresh_statistics(conn)
         self._rows_at_analyze += self._written_since_analyze
         self._written_since_analyze = 0
+        # Beside the next batches, not before them: their plans need the new figures soon, not at once.
+        self._analyzing = asyncio.ensure_future(self._analyze())
+
+    async def _analyze(self) -> None:
+        try:
+            async with raw_connection(self.engine) as conn:
+                await repo.refresh_statistics(conn)
+        except Exception as exc:  # the next threshold tries again; the plans are only slower meanwhile
+            log.warning("could not refresh the contacts' statistics", error=str(exc))
 
 
 def _rows(
