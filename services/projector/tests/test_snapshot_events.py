@@ -8,14 +8,25 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
+import msgspec
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
 from practice_sync_common.events import ActivePatientsComputed, AppointmentSummary, Envelope
 from practice_sync_projector.benchmarking import complete_envelope, patient_envelopes
-from practice_sync_projector.service.snapshot_events import appointments_json, as_dict, parse_snapshot_event
+from practice_sync_projector.service.snapshot_events import (
+    SnapshotEvent,
+    appointments_json,
+    parse_snapshot_event,
+)
 
 MODEL = Envelope[ActivePatientsComputed]
+
+
+def as_dict(event: SnapshotEvent) -> dict[str, Any]:
+    return msgspec.to_builtins(event)  # type: ignore[no-any-return]
+
+
 PATIENT = json.loads(patient_envelopes("org-a", 1)[0].model_dump_json())
 COMPLETE = json.loads(complete_envelope("org-a", uuid.uuid4(), 3).model_dump_json())
 BAD_VALUES = [None, -1, "", "x", [], {}, 1.5, "2025-01-01", "group"]

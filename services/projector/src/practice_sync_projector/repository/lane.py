@@ -61,10 +61,6 @@ class Lane:
     async def commit(self) -> None:
         await self.writer.execute("COMMIT")
 
-    async def rollback(self) -> None:
-        if self.writer is not None and self.writer.is_in_transaction():
-            await self.writer.execute("ROLLBACK")
-
     async def close(self) -> None:
         if self._stack is None:
             return

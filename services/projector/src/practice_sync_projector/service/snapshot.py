@@ -1,19 +1,25 @@
 """Projecting `active_patients.computed` batches: parse, match, upsert, and apply snapshot_complete.
 
-One transaction per batch (claims and effects together), with its parsing overlapped with its
-writes: the database's share and the projector's own each cost about as much per row, and taking
-turns they cost both (services/projector/README.md). So a batch works on two connections:
+A batch's parsing and matching overlap its writes: the database's share and the projector's own
+each cost about as much per row, and taking turns they cost both (services/projector/README.md). So
+a batch works chunk by chunk on the three connections of a `Lane`:
 
-- the *writer* holds the transaction: the org locks and event-id claims first, then per chunk of
-  patients the contacts and rows, and each snapshot_complete after its rows, in message order; one
-  chunk's statements are in flight while the next chunk is parsed and matched;
-- the *reader* loads each chunk's match candidates meanwhile. It sees only committed data, which the
-  org locks keep still (the contacts consumer takes them too); what the batch itself created or
-  linked is in its `Matcher`, which keeps its own decisions over what a later load returns.
+- the *writer* holds the batch's transaction: the org locks first, then per chunk one statement
+  that claims the chunk's event ids and upserts the rows of the ones claimed now (a redelivered
+  event is skipped), and each snapshot_complete (claimed too) after the rows before it;
+- the *reader* loads a chunk's match candidates while the chunks before it are written. It sees only
+  committed data, which the org locks keep still (the contacts consumer takes them too); what the
+  batch itself created or linked is in its `Matcher`, which keeps its own decisions over what a
+  later load returns;
+- *contacts* makes a chunk's new contacts, each chunk's committed at once, before that chunk's rows
+  (their foreign key needs them) and while the writer writes the chunk before. If the batch then
+  fails, those contacts stay, as a patient's contact stays when the patient stops being active: the
+  batch, projected again, finds them by patient id and makes no second one.
 
+The statements on a connection run one after another (`_Chain`); the parsing goes on meanwhile.
 Per org, patients are decided in message order, each decision visible to the next, exactly as if
-the messages came one by one. A record that does not parse is left out (its claim given back) and
-returned to the caller with the reason, for the DLQ.
+the messages came one by one. A record that does not parse is left out, never claimed, and returned
+to the caller with the reason, for the DLQ.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 from uuid import UUID, uuid4
 
 import msgspec
@@ -187,8 +187,3 @@ def peek(value: bytes) -> Head | None:
 
 def appointments_json(appointments: list[Appointment]) -> str:
     return _appointments.encode(appointments).decode()
-
-
-def as_dict(event: SnapshotEvent) -> dict[str, Any]:
-    """The event as plain JSON types (for tests comparing the two parsers)."""
-    return msgspec.to_builtins(event)  # type: ignore[no-any-return]
