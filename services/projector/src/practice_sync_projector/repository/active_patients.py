@@ -13,7 +13,7 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from asyncpg import Connection  # type: ignore[import-untyped]
 
@@ -135,20 +135,28 @@ async def refresh_contacts(conn: Connection, org: str, rows: list[tuple[uuid.UUI
             updated_at = now()
         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
                     $8::text[], $9::text[], $10::text[])
-             AS u(id, first, last, name, nname, email, emails, phone, phones)
+             AS u(id, first, last, name, nname, email, phone, emails, phones)
         WHERE c.organization_id = $1 AND c.id = u.id AND c.source = 'cliniko' AND c.clio_id IS NULL
         """,
         org,
-        [r[0] for r in rows],
-        [r[1].first_name for r in rows],
-        [r[1].last_name for r in rows],
-        [_display(r[1]) for r in rows],
-        [r[1].normalized_name for r in rows],
-        [r[1].email for r in rows],
+        *_contact_columns(rows),
         [json.dumps([r[1].email] if r[1].email else []) for r in rows],
-        [r[1].phone for r in rows],
         [json.dumps([r[1].phone] if r[1].phone else []) for r in rows],
     )
+
+
+def _contact_columns(contacts: list[tuple[uuid.UUID, PatientKey]]) -> list[list[Any]]:
+    """A contact's columns from its patient, one list each: id, first, last, display and
+    normalized name, email, phone."""
+    return [
+        [c[0] for c in contacts],
+        [c[1].first_name for c in contacts],
+        [c[1].last_name for c in contacts],
+        [_display(c[1]) for c in contacts],
+        [c[1].normalized_name for c in contacts],
+        [c[1].email for c in contacts],
+        [c[1].phone for c in contacts],
+    ]
 
 
 _INSERT_CONTACTS = """
@@ -171,16 +179,7 @@ _INSERT_CONTACTS = """
 async def insert_contacts(conn: Connection, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
     # emails/phones are built by the server: json.dumps per row was most of this function's client time.
     await conn.execute(
-        _INSERT_CONTACTS,
-        org,
-        [c[0] for c in created],
-        [c[1].first_name for c in created],
-        [c[1].last_name for c in created],
-        [_display(c[1]) for c in created],
-        [c[1].normalized_name for c in created],
-        [c[1].email for c in created],
-        [c[1].phone for c in created],
-        [c[1].cliniko_patient_id for c in created],
+        _INSERT_CONTACTS, org, *_contact_columns(created), [c[1].cliniko_patient_id for c in created]
     )
 
 
