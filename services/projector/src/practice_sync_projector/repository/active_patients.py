@@ -21,7 +21,7 @@ from practice_sync_projector.service.matching import ContactRef, PatientKey
 
 
 class PatientRow(NamedTuple):
-    """One active_patients row as the projector writes it (contact decided), in `upsert_patients` order."""
+    """One active_patients row as the projector writes it (contact decided): a `snapshot_row`."""
 
     cliniko_patient_id: str
     contact_id: uuid.UUID
@@ -35,6 +35,7 @@ class PatientRow(NamedTuple):
     upcoming_appointments: str  # JSON text
     search_date_from: date
     search_date_to: date
+    event_id: uuid.UUID  # of the message the row comes from
 
 
 _CANDIDATE_COLUMNS = """id, email, normalized_name, cliniko_patient_id, cliniko_match_method,
@@ -163,23 +164,35 @@ _INSERT_CONTACTS = """
     INSERT INTO public.contacts (id, organization_id, first_name, last_name, name,
         normalized_name, email, emails, phone, phones, source, cliniko_patient_id,
         cliniko_match_method)
-    SELECT c.id, $1, c.first, c.last, c.name, c.nname, c.email,
+    SELECT c.id, $1, c.first_name, c.last_name, c.name, c.normalized_name, c.email,
            CASE WHEN c.email IS NULL OR c.email = '' THEN '[]'::jsonb
                 ELSE jsonb_build_array(c.email) END,
            c.phone,
            CASE WHEN c.phone IS NULL OR c.phone = '' THEN '[]'::jsonb
                 ELSE jsonb_build_array(c.phone) END,
-           'cliniko', c.pid, 'created'
-    FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                $8::text[], $9::text[])
-         AS c(id, first, last, name, nname, email, phone, pid)
+           'cliniko', c.cliniko_patient_id, 'created'
+    FROM unnest($2::projector.new_contact[]) AS c
 """
 
 
 async def insert_contacts(conn: Connection, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
-    # emails/phones are built by the server: json.dumps per row was most of this function's client time.
+    # One array of rows (migration 0004 says why); emails/phones are built by the server.
     await conn.execute(
-        _INSERT_CONTACTS, org, *_contact_columns(created), [c[1].cliniko_patient_id for c in created]
+        _INSERT_CONTACTS,
+        org,
+        [
+            (
+                cid,
+                k.first_name,
+                k.last_name,
+                _display(k),
+                k.normalized_name,
+                k.email,
+                k.phone,
+                k.cliniko_patient_id,
+            )
+            for cid, k in created
+        ],
     )
 
 
@@ -188,39 +201,38 @@ async def insert_contacts(conn: Connection, org: str, created: list[tuple[uuid.U
 _UPSERT_PATIENTS = """
     WITH claimed AS (
         INSERT INTO projector.processed_events (consumer, event_id)
-        SELECT $15, e FROM unnest($16::uuid[]) AS e
+        SELECT $2, e FROM unnest($3::uuid[]) AS e
         ON CONFLICT DO NOTHING RETURNING event_id
     ), runs AS (
         INSERT INTO projector.snapshot_runs (organization_id, run_id)
-        SELECT $1, r FROM unnest($14::uuid[]) WITH ORDINALITY AS u(r, ord)
+        SELECT $1, r FROM unnest($4::uuid[]) WITH ORDINALITY AS u(r, ord)
         ORDER BY ord
         ON CONFLICT DO NOTHING
     ), written AS (
-    INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
-        link_method, run_id, recent_appointment_count, upcoming_appointment_count,
-        total_appointment_count, last_appointment_date, recent_appointments,
-        upcoming_appointments, search_date_from, search_date_to)
-    SELECT $1, u.pid, u.contact, u.method, u.run, u.recent, u.upcoming, u.total, u.last,
-           u.recent_j::jsonb, u.upcoming_j::jsonb, u.dfrom, u.dto
-    FROM unnest($2::text[], $3::uuid[], $4::text[], $5::uuid[], $6::int[], $7::int[],
-                $8::int[], $9::timestamptz[], $10::text[], $11::text[], $12::date[], $13::date[])
-             WITH ORDINALITY AS u(pid, contact, method, run, recent, upcoming, total, last, recent_j,
-                                  upcoming_j, dfrom, dto, n)
-    WHERE ($17::uuid[])[u.n] IN (SELECT event_id FROM claimed)
-    ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
-        contact_id = EXCLUDED.contact_id,
-        link_method = EXCLUDED.link_method,
-        run_id = EXCLUDED.run_id,
-        recent_appointment_count = EXCLUDED.recent_appointment_count,
-        upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
-        total_appointment_count = EXCLUDED.total_appointment_count,
-        last_appointment_date = EXCLUDED.last_appointment_date,
-        recent_appointments = EXCLUDED.recent_appointments,
-        upcoming_appointments = EXCLUDED.upcoming_appointments,
-        search_date_from = EXCLUDED.search_date_from,
-        search_date_to = EXCLUDED.search_date_to,
-        updated_at = now()
-    RETURNING 1
+        INSERT INTO public.active_patients AS a (organization_id, cliniko_patient_id, contact_id,
+            link_method, run_id, recent_appointment_count, upcoming_appointment_count,
+            total_appointment_count, last_appointment_date, recent_appointments,
+            upcoming_appointments, search_date_from, search_date_to)
+        SELECT $1, u.cliniko_patient_id, u.contact_id, u.link_method, u.run_id,
+               u.recent_appointment_count, u.upcoming_appointment_count, u.total_appointment_count,
+               u.last_appointment_date, u.recent_appointments::jsonb, u.upcoming_appointments::jsonb,
+               u.search_date_from, u.search_date_to
+        FROM unnest($5::projector.snapshot_row[]) AS u
+        WHERE u.event_id IN (SELECT event_id FROM claimed)
+        ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
+            contact_id = EXCLUDED.contact_id,
+            link_method = EXCLUDED.link_method,
+            run_id = EXCLUDED.run_id,
+            recent_appointment_count = EXCLUDED.recent_appointment_count,
+            upcoming_appointment_count = EXCLUDED.upcoming_appointment_count,
+            total_appointment_count = EXCLUDED.total_appointment_count,
+            last_appointment_date = EXCLUDED.last_appointment_date,
+            recent_appointments = EXCLUDED.recent_appointments,
+            upcoming_appointments = EXCLUDED.upcoming_appointments,
+            search_date_from = EXCLUDED.search_date_from,
+            search_date_to = EXCLUDED.search_date_to,
+            updated_at = now()
+        RETURNING 1
     )
     SELECT count(*) FROM claimed
 """
@@ -241,18 +253,13 @@ async def upsert_patients(
     conn: Connection,
     org: str,
     claim: tuple[str, list[uuid.UUID]],
-    rows: list[tuple[uuid.UUID, PatientRow]],
+    rows: list[PatientRow],
     run_ids: list[uuid.UUID],
 ) -> int:
-    """Claim the chunk's event ids (consumer, ids); upsert the rows (each with the event id it comes
-    from) of the ones claimed now, and note the runs in the order first seen. How many were claimed.
-    """
+    """Claim the chunk's event ids (consumer, ids); upsert the rows of the ones claimed now, and note
+    the runs in the order first seen. How many were claimed."""
     consumer, event_ids = claim
-    columns = [list(column) for column in zip(*(row for _, row in rows), strict=True)]
-    claimed = await conn.fetchval(
-        _UPSERT_PATIENTS, org, *columns, run_ids, consumer, event_ids, [event_id for event_id, _ in rows]
-    )
-    return int(claimed)
+    return int(await conn.fetchval(_UPSERT_PATIENTS, org, consumer, event_ids, run_ids, rows))
 
 
 async def note_runs(conn: Connection, org: str, run_ids: list[uuid.UUID]) -> None:

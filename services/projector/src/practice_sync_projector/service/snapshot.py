@@ -238,7 +238,7 @@ class _Batch:
         org: str,
         decisions: Decisions,
         ids: list[uuid.UUID],
-        rows: list[tuple[uuid.UUID, repo.PatientRow]],
+        rows: list[repo.PatientRow],
         runs: list[uuid.UUID],
     ) -> None:
         await self._enter(org)
@@ -333,9 +333,7 @@ class SnapshotProjector:
             log.warning("could not refresh the contacts' statistics", error=str(exc))
 
 
-def _rows(
-    pending: list[tuple[uuid.UUID, Patient]], decisions: Decisions
-) -> list[tuple[uuid.UUID, repo.PatientRow]]:
+def _rows(pending: list[tuple[uuid.UUID, Patient]], decisions: Decisions) -> list[repo.PatientRow]:
     """Each patient's row from its latest message (one row per statement), with that message's id."""
     latest: dict[str, tuple[uuid.UUID, Patient]] = {}
     for event_id, p in pending:
@@ -344,22 +342,20 @@ def _rows(
     for pid, (event_id, p) in latest.items():
         contact_id, method = decisions.links[pid]
         rows.append(
-            (
-                event_id,
-                repo.PatientRow(
-                    cliniko_patient_id=pid,
-                    contact_id=contact_id,
-                    link_method=method,
-                    run_id=p.run_id,
-                    recent_appointment_count=p.recent_appointment_count,
-                    upcoming_appointment_count=p.upcoming_appointment_count,
-                    total_appointment_count=p.total_appointment_count,
-                    last_appointment_date=p.last_appointment_date,
-                    recent_appointments=appointments_json(p.recent_appointments),
-                    upcoming_appointments=appointments_json(p.upcoming_appointments),
-                    search_date_from=p.search_date_from,
-                    search_date_to=p.search_date_to,
-                ),
+            repo.PatientRow(
+                cliniko_patient_id=pid,
+                contact_id=contact_id,
+                link_method=method,
+                run_id=p.run_id,
+                recent_appointment_count=p.recent_appointment_count,
+                upcoming_appointment_count=p.upcoming_appointment_count,
+                total_appointment_count=p.total_appointment_count,
+                last_appointment_date=p.last_appointment_date,
+                recent_appointments=appointments_json(p.recent_appointments),
+                upcoming_appointments=appointments_json(p.upcoming_appointments),
+                search_date_from=p.search_date_from,
+                search_date_to=p.search_date_to,
+                event_id=event_id,
             )
         )
     return rows
