@@ -118,7 +118,7 @@ class _Chain:
 
 
 class _Batch:
-    """One batch: its connections and their chains, its claims, and per org a matcher."""
+    """One batch: its connections and their chains, its org locks, and per org a matcher."""
 
     def __init__(self, lane: Lane, outcome: BatchOutcome, chunk: int) -> None:
         self.writer, self.reader, self.contacts_conn = lane.writer, lane.reader, lane.contacts
@@ -172,8 +172,8 @@ class _Batch:
             return None
 
     async def _enter(self, org: str) -> None:
-        # In the write's own group, not one of its own: a group waits for the one before it, and the
-        # first one is the claims, which the first chunk's parsing is meant to overlap.
+        # Inside the group that needs it, not a group of its own: each group is a statement's wait
+        # behind the parsing, and an org's first write group would otherwise need two.
         if self._writer_org != org:
             await repo.enter_org(self.writer, org)
             self._writer_org = org
