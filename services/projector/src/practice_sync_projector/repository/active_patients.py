@@ -77,16 +77,6 @@ async def refresh_statistics(conn: Connection) -> None:
         )
 
 
-async def lock_orgs(conn: Connection, orgs: list[str]) -> None:
-    """Serialise the two consumers' writes to one org's contacts (sorted: no deadlock).
-
-    Matching must see a stable set of contacts, and a batch's lookups, made on another connection,
-    see only what is committed: while the batch holds its orgs' locks, nothing else commits there.
-    """
-    for org in sorted(set(orgs)):
-        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('projector:org:' || $1))", org)
-
-
 _CLAIM = (
     "INSERT INTO projector.processed_events (consumer, event_id) "
     "SELECT $1, e FROM unnest($2::uuid[]) AS e ON CONFLICT DO NOTHING RETURNING event_id"
@@ -96,16 +86,6 @@ _CLAIM = (
 async def claim(conn: Connection, consumer: str, ids: list[uuid.UUID]) -> set[uuid.UUID]:
     """The ids of `ids` this consumer sees for the first time, claimed in the caller's transaction."""
     return {row[0] for row in await conn.fetch(_CLAIM, consumer, ids)}
-
-
-async def enter_org(conn: Connection, org: str) -> None:
-    """Point the transaction at one org (the RLS policy's `app.org_id`)."""
-    await conn.execute("SELECT set_config('app.org_id', $1, true)", org)
-
-
-async def enter_org_session(conn: Connection, org: str) -> None:
-    """Point a connection that runs statement by statement at one org, until it is pointed again."""
-    await conn.execute("SELECT set_config('app.org_id', $1, false)", org)
 
 
 async def link_contacts(conn: Connection, org: str, links: list[tuple[uuid.UUID, str, str]]) -> None:

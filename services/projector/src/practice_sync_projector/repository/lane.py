@@ -5,7 +5,7 @@
 - `contacts` makes new contacts, statement by statement, each committed at once.
 
 Reader and contacts run as the RLS role for the whole time they are held (`SET ROLE`; the org with
-`active_patients.enter_org_session`), so a statement costs them one round trip: on a bulk load
+`scoped.enter_org_raw`), so a statement costs them one round trip: on a bulk load
 every extra round trip was a wait behind the parsing that overlaps them. Checked out per batch,
 with the pool's ping and the session set-up each time, they cost a tenth of a 4,000-record batch
 (measured). `close` gives them back to the pool as they came (or discards one it cannot reset),

@@ -17,11 +17,15 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 ROLE = "practice_projector"
+# Both consumers take this lock, one through a session and the snapshot path on bare asyncpg: they
+# exclude each other only while the key is the same, so it is written once, for either placeholder.
+_LOCK_ORG = "SELECT pg_advisory_xact_lock(hashtext('projector:org:' || {org}))"
+_POINT_AT_ORG = "SELECT set_config('app.org_id', {org}, {local})"
 
 
 async def enter_org(session: AsyncSession, org_id: str) -> None:
     """Point the current transaction at one org (may be called again to switch orgs)."""
-    await session.execute(text("SELECT set_config('app.org_id', :org, true)"), {"org": org_id})
+    await session.execute(text(_POINT_AT_ORG.format(org=":org", local="true")), {"org": org_id})
 
 
 async def lock_orgs(session: AsyncSession, org_ids: list[str]) -> None:
@@ -30,9 +34,19 @@ async def lock_orgs(session: AsyncSession, org_ids: list[str]) -> None:
     Sorted, so two transactions taking several orgs' locks cannot deadlock.
     """
     for org in sorted(set(org_ids)):
-        await session.execute(
-            text("SELECT pg_advisory_xact_lock(hashtext('projector:org:' || :org))"), {"org": org}
-        )
+        await session.execute(text(_LOCK_ORG.format(org=":org")), {"org": org})
+
+
+async def lock_orgs_raw(conn: Any, org_ids: list[str]) -> None:
+    """`lock_orgs` on a bare asyncpg connection (the snapshot path's writer)."""
+    for org in sorted(set(org_ids)):
+        await conn.execute(_LOCK_ORG.format(org="$1"), org)
+
+
+async def enter_org_raw(conn: Any, org_id: str, *, local: bool = True) -> None:
+    """`enter_org` on a bare asyncpg connection; `local=False` points a connection that runs
+    statement by statement (no transaction) at the org until it is pointed again."""
+    await conn.execute(_POINT_AT_ORG.format(org="$1", local="true" if local else "false"), org_id)
 
 
 @asynccontextmanager

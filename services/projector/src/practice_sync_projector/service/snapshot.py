@@ -37,7 +37,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from practice_sync_common.logging import get_logger
 from practice_sync_projector.repository import active_patients as repo
 from practice_sync_projector.repository.lane import Lane
-from practice_sync_projector.repository.scoped import raw_connection
+from practice_sync_projector.repository.scoped import enter_org_raw, lock_orgs_raw, raw_connection
 from practice_sync_projector.service.matching import Decisions, Matcher, PatientKey
 from practice_sync_projector.service.normalize import normalize_email, normalize_name
 from practice_sync_projector.service.snapshot_events import (
@@ -131,7 +131,7 @@ class _Batch:
         self._chunks = 0
 
     async def lock(self, orgs: list[str]) -> None:
-        self._locks = await self.rows.then(lambda: repo.lock_orgs(self.writer, orgs))
+        self._locks = await self.rows.then(lambda: lock_orgs_raw(self.writer, orgs))
 
     async def finish(self) -> None:
         await self.contacts.drain()
@@ -142,7 +142,7 @@ class _Batch:
         await self.rows.abandon()
 
     async def org(self, org: str, items: list[_Item]) -> None:
-        await repo.enter_org_session(self.reader, org)
+        await enter_org_raw(self.reader, org, local=False)
         matcher = Matcher()
         pending: list[tuple[uuid.UUID, Patient]] = []
         for n, item in enumerate(items):
@@ -175,7 +175,7 @@ class _Batch:
         # Inside the group that needs it, not a group of its own: each group is a statement's wait
         # behind the parsing, and an org's first write group would otherwise need two.
         if self._writer_org != org:
-            await repo.enter_org(self.writer, org)
+            await enter_org_raw(self.writer, org)
             self._writer_org = org
 
     async def _complete(self, org: str, event_id: uuid.UUID, message: Complete) -> None:
@@ -229,7 +229,7 @@ class _Batch:
     async def _make_contacts(self, org: str, created: list[tuple[uuid.UUID, PatientKey]]) -> None:
         """New contacts, committed at once on a connection of their own (the module's docstring)."""
         if self._contacts_org != org:
-            await repo.enter_org_session(self.contacts_conn, org)
+            await enter_org_raw(self.contacts_conn, org, local=False)
             self._contacts_org = org
         await repo.insert_contacts(self.contacts_conn, org, created)
 
