@@ -11,10 +11,8 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 from pydantic import ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from practice_sync_common import topics
-from practice_sync_common.app_factory import refused_value
 from practice_sync_common.broker import consumer_options
 from practice_sync_common.dead_letter import PermanentError, dead_letter_records
 from practice_sync_common.logging import get_logger, secrets
@@ -37,10 +35,9 @@ def _refused(exc: Exception) -> bool:
     """Postgres refused a value of the batch (class 22: data; 54: a size limit, an index entry), or
     the driver could not encode one for its size (a date past the range once in UTC, say).
 
-    Any other encoding failure (a wrong Python type) is this code's bug, not the record's.
+    Any other encoding failure (a wrong Python type) is this code's bug, not the record's. The rule
+    is `practice_sync_common.app_factory.refused_value`'s, on the bare driver the snapshot path uses.
     """
-    if isinstance(exc, DBAPIError):
-        return refused_value(exc) or str(getattr(exc.orig, "sqlstate", "") or "").startswith("54")
     if not isinstance(exc, asyncpg.PostgresError):
         return False
     if exc.__cause__ is not None:  # raised by the driver while encoding a parameter
