@@ -35,7 +35,6 @@ class PatientRow(NamedTuple):
     upcoming_appointments: str  # JSON text
     search_date_from: date
     search_date_to: date
-    event_id: uuid.UUID  # of the message the row comes from
 
 
 _CANDIDATE_COLUMNS = """id, email, normalized_name, cliniko_patient_id, cliniko_match_method,
@@ -176,16 +175,17 @@ async def insert_contacts(conn: Connection, org: str, created: list[tuple[uuid.U
     )
 
 
-# The chunk's event ids claimed, the rows of the ones claimed now, and the runs first seen, in one
-# statement: one round trip, so one chance fewer to wait on the parsing that overlaps it.
+# A chunk's rows upserted and the runs first seen noted, in one statement: one round trip, so one
+# chance fewer to wait on the parsing that overlaps it. No event ids are claimed: a row is a pure
+# function of its message, so writing it again changes nothing, and what a claim cannot do the guard
+# below does: a row of a run first seen *before* the one that wrote the patient's row never replaces
+# it, even if its event was never seen (a dead letter sent back, say). Claiming cost a third of the
+# statement (measured: 26 → 20 µs of database CPU a row). A run first seen in this very statement is
+# not visible to the guard yet, and it is the newest: it writes.
 _UPSERT_PATIENTS = """
-    WITH claimed AS (
-        INSERT INTO projector.processed_events (consumer, event_id)
-        SELECT $2, e FROM unnest($3::uuid[]) AS e
-        ON CONFLICT DO NOTHING RETURNING event_id
-    ), runs AS (
+    WITH runs AS (
         INSERT INTO projector.snapshot_runs (organization_id, run_id)
-        SELECT $1, r FROM unnest($4::uuid[]) WITH ORDINALITY AS u(r, ord)
+        SELECT $1, r FROM unnest($2::uuid[]) WITH ORDINALITY AS u(r, ord)
         ORDER BY ord
         ON CONFLICT DO NOTHING
     ), written AS (
@@ -197,8 +197,7 @@ _UPSERT_PATIENTS = """
                u.recent_appointment_count, u.upcoming_appointment_count, u.total_appointment_count,
                u.last_appointment_date, u.recent_appointments::jsonb, u.upcoming_appointments::jsonb,
                u.search_date_from, u.search_date_to
-        FROM unnest($5::projector.snapshot_row[]) AS u
-        WHERE u.event_id IN (SELECT event_id FROM claimed)
+        FROM unnest($3::projector.snapshot_row[]) AS u
         ON CONFLICT (organization_id, cliniko_patient_id) DO UPDATE SET
             contact_id = EXCLUDED.contact_id,
             link_method = EXCLUDED.link_method,
@@ -212,9 +211,14 @@ _UPSERT_PATIENTS = """
             search_date_from = EXCLUDED.search_date_from,
             search_date_to = EXCLUDED.search_date_to,
             updated_at = now()
+        WHERE a.run_id = EXCLUDED.run_id OR NOT EXISTS (
+            SELECT 1 FROM projector.snapshot_runs newer
+            WHERE newer.organization_id = $1 AND newer.run_id = a.run_id
+              AND newer.seq > (SELECT seq FROM projector.snapshot_runs
+                               WHERE organization_id = $1 AND run_id = EXCLUDED.run_id))
         RETURNING 1
     )
-    SELECT count(*) FROM claimed
+    SELECT count(*) FROM written
 """
 
 
@@ -230,16 +234,11 @@ async def prefer_generic_plans(conn: Connection) -> None:
 
 
 async def upsert_patients(
-    conn: Connection,
-    org: str,
-    claim: tuple[str, list[uuid.UUID]],
-    rows: list[PatientRow],
-    run_ids: list[uuid.UUID],
+    conn: Connection, org: str, rows: list[PatientRow], run_ids: list[uuid.UUID]
 ) -> int:
-    """Claim the chunk's event ids (consumer, ids); upsert the rows of the ones claimed now, and note
-    the runs in the order first seen. How many were claimed."""
-    consumer, event_ids = claim
-    return int(await conn.fetchval(_UPSERT_PATIENTS, org, consumer, event_ids, run_ids, rows))
+    """Upsert the rows and note the runs (`run_ids` in the order first seen); how many were written
+    (the others belong to runs older than the rows they met)."""
+    return int(await conn.fetchval(_UPSERT_PATIENTS, org, run_ids, rows))
 
 
 async def note_runs(conn: Connection, org: str, run_ids: list[uuid.UUID]) -> None:

@@ -5,8 +5,9 @@ each cost about as much per row, and taking turns they cost both (services/proje
 a batch works chunk by chunk on the three connections of a `Lane`:
 
 - the *writer* holds the batch's transaction: the org locks first, then per chunk one statement
-  that claims the chunk's event ids and upserts the rows of the ones claimed now (a redelivered
-  event is skipped), and each snapshot_complete (claimed too) after the rows before it;
+  that upserts its rows (a row is a function of its message: a redelivered one writes the same
+  values again, and one of an older run than the row's is skipped), and each snapshot_complete,
+  claimed by its event id, after the rows before it;
 - the *reader* loads a chunk's match candidates while the chunks before it are written. It sees only
   committed data, which the org locks keep still (the contacts consumer takes them too); what the
   batch itself created or linked is in its `Matcher`, which keeps its own decisions over what a
@@ -18,8 +19,8 @@ a batch works chunk by chunk on the three connections of a `Lane`:
 
 The statements on a connection run one after another (`_Chain`); the parsing goes on meanwhile.
 Per org, patients are decided in message order, each decision visible to the next, exactly as if
-the messages came one by one. A record that does not parse is left out, never claimed, and returned
-to the caller with the reason, for the DLQ.
+the messages came one by one. A record that does not parse is left out and returned to the caller
+with the reason, for the DLQ.
 """
 
 from __future__ import annotations
@@ -61,9 +62,10 @@ log = get_logger(__name__)
 
 @dataclass
 class BatchOutcome:
-    applied: int = 0
-    duplicates: int = 0
-    rows: int = 0
+    applied: int = 0  # messages: patients upserted (or superseded) and snapshot_completes applied
+    duplicates: int = 0  # an event twice in the batch, or a snapshot_complete applied before
+    rows: int = 0  # active_patients rows written
+    superseded: int = 0  # rows not written: a run first seen later had written the patient
     contacts_created: int = 0
     completes: list[tuple[str, uuid.UUID, repo.CompleteOutcome]] = field(default_factory=list)
     rejected: list[tuple[int, ValidationError]] = field(default_factory=list)  # (index, reason)
@@ -144,7 +146,7 @@ class _Batch:
     async def org(self, org: str, items: list[_Item]) -> None:
         await enter_org_raw(self.reader, org, local=False)
         matcher = Matcher()
-        pending: list[tuple[uuid.UUID, Patient]] = []
+        pending: list[Patient] = []
         for n, item in enumerate(items):
             if n % YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -157,7 +159,7 @@ class _Batch:
                 pending = []
                 await self.rows.then(lambda i=item.event_id, m=message: self._complete(org, i, m))  # type: ignore[misc]
                 continue
-            pending.append((item.event_id, message))
+            pending.append(message)
             # A batch's first chunk is small: nothing is written until it is parsed and matched.
             if len(pending) >= (self.chunk if self._chunks else max(1, self.chunk // 5)):
                 await self._flush(org, matcher, pending)
@@ -187,10 +189,9 @@ class _Batch:
         self.outcome.applied += 1
         self.outcome.completes.append((org, message.run_id, done))
 
-    async def _flush(self, org: str, matcher: Matcher, pending: list[tuple[uuid.UUID, Patient]]) -> None:
-        if not pending:
+    async def _flush(self, org: str, matcher: Matcher, patients: list[Patient]) -> None:
+        if not patients:
             return
-        patients = [p for _, p in pending]
         keys = [
             PatientKey(
                 cliniko_patient_id=p.cliniko_patient_id,
@@ -216,13 +217,13 @@ class _Batch:
             )
         )
         decisions = matcher.decide(keys)
-        rows = _rows(pending, decisions)
+        rows = _rows(patients, decisions)
         runs = list(dict.fromkeys(p.run_id for p in patients))  # in the order first seen
-        ids = [event_id for event_id, _ in pending]
         made = None
         if decisions.created:
             made = await self.contacts.then(lambda: self._make_contacts(org, decisions.created))
-        await self.rows.then(lambda: self._write(org, decisions, ids, rows, runs), after=made)
+        await self.rows.then(lambda: self._write(org, decisions, rows, runs), after=made)
+        self.outcome.applied += len(patients)
         self._chunks += 1
         self.outcome.contacts_created += len(decisions.created)
 
@@ -237,17 +238,15 @@ class _Batch:
         self,
         org: str,
         decisions: Decisions,
-        ids: list[uuid.UUID],
         rows: list[repo.PatientRow],
         runs: list[uuid.UUID],
     ) -> None:
         await self._enter(org)
         await repo.link_contacts(self.writer, org, decisions.linked_existing)
         await repo.refresh_contacts(self.writer, org, _last_per_contact(decisions.refreshed))
-        claimed = await repo.upsert_patients(self.writer, org, (CONSUMER, ids), rows, runs)
-        self.outcome.applied += claimed
-        self.outcome.duplicates += len(ids) - claimed
-        self.outcome.rows += len(rows)
+        written = await repo.upsert_patients(self.writer, org, rows, runs)
+        self.outcome.rows += written
+        self.outcome.superseded += len(rows) - written
 
 
 class SnapshotProjector:
@@ -333,13 +332,11 @@ class SnapshotProjector:
             log.warning("could not refresh the contacts' statistics", error=str(exc))
 
 
-def _rows(pending: list[tuple[uuid.UUID, Patient]], decisions: Decisions) -> list[repo.PatientRow]:
-    """Each patient's row from its latest message (one row per statement), with that message's id."""
-    latest: dict[str, tuple[uuid.UUID, Patient]] = {}
-    for event_id, p in pending:
-        latest[p.cliniko_patient_id] = (event_id, p)
+def _rows(patients: list[Patient], decisions: Decisions) -> list[repo.PatientRow]:
+    """Each patient's row from its latest message (one row per statement)."""
+    latest = {p.cliniko_patient_id: p for p in patients}
     rows = []
-    for pid, (event_id, p) in latest.items():
+    for pid, p in latest.items():
         contact_id, method = decisions.links[pid]
         rows.append(
             repo.PatientRow(
@@ -355,7 +352,6 @@ def _rows(pending: list[tuple[uuid.UUID, Patient]], decisions: Decisions) -> lis
                 upcoming_appointments=appointments_json(p.upcoming_appointments),
                 search_date_from=p.search_date_from,
                 search_date_to=p.search_date_to,
-                event_id=event_id,
             )
         )
     return rows

@@ -151,7 +151,8 @@ class SnapshotEvent(msgspec.Struct):
 
 
 class Head(msgspec.Struct):
-    """What a batch needs of a record before parsing it: its claim and its org's lock."""
+    """What a batch needs of a record before parsing it: its id (a repeat in the batch is dropped)
+    and its org (locked first)."""
 
     org_id: str
     id: UUID = msgspec.field(default_factory=uuid4)

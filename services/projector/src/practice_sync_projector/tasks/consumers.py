@@ -66,7 +66,7 @@ async def _project_one_by_one(
             outcome = await snapshots.project([value])
         except Exception as exc:
             if not _refused(exc):
-                raise  # not this record's data: the middleware retries the batch (claims make it safe)
+                raise  # not this record's data: the middleware retries the batch (idempotent)
             reason = f"Postgres refused a value of this record: {exc}"
             await dead_letter_records(broker, [record], PermanentError(secrets.scrub(reason)))
             continue
