@@ -28,7 +28,8 @@ Figures, side by side in one run:
 - **projector rows/s ÷ plain batched insert rows/s**: the projector's time for this run is its
   `snapshot_runs` row, `first_seen_at` (its first batch of the run) to `completed_at` (snapshot
   applied), read from the database clock; the baseline is `plain_batched_insert` from the projector's
-  `benchmarking.py` with as many rows into the same Postgres. The projector consumes while
+  `benchmarking.py` with as many rows into the same Postgres, the median of three runs
+  (`bench/baseline.py`). The projector consumes while
   cliniko-sync publishes, so its rate is bounded by the publish rate: that is the pipeline's figure.
 - **requests of an unchanged re-run** (a second `auto` run right after the first).
 """
@@ -50,6 +51,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench import baseline
 from bench.report import BenchResult
 
 PATIENTS = int(os.environ.get("BENCH_CLINIKO_PATIENTS", "50000"))
@@ -238,8 +240,8 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         allowed = RATE_PER_MIN / 60.0
 
         projector_rps, projected = await _projector_rate(db_url, run_id)
-        baseline_rps = await _baseline(db_url, active)
-        both_rps = await _baseline(db_url, active, with_contacts=True)
+        plain = await baseline.plain_insert(db_url, active)
+        both = await baseline.plain_insert(db_url, active, with_contacts=True, runs=1)
 
         (await sbx.post("/stats/reset")).raise_for_status()
         rerun_id = await _request(sync_api, "auto")
@@ -300,11 +302,15 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         result.add("projector ÷ plain insert", None, "", ">= 0.5", note=f"missing: {projected}")
     else:
         result.add("projector rows/s (first to last row of the run)", round(projector_rps, 1), "rows/s")
-        result.add("plain batched insert rows/s", round(baseline_rps, 1), "rows/s")
+        result.add("plain batched insert rows/s", round(plain.rows_per_s, 1), "rows/s", note=plain.describe())
         result.add(
-            "projector ÷ plain insert", round(projector_rps / baseline_rps, 3), "", ">= 0.5", note=projected
+            "projector ÷ plain insert",
+            round(projector_rps / plain.rows_per_s, 3),
+            "",
+            ">= 0.5",
+            note=projected,
         )
-        with_contacts = round(projector_rps / both_rps, 3)
+        with_contacts = round(projector_rps / both.rows_per_s, 3)
         result.add("projector ÷ plain insert with the contacts", with_contacts, "", note="for comparison")
     result.add(
         "requests of an unchanged re-run",
@@ -432,13 +438,3 @@ async def _projector_rate(db_url: str, run_id: str) -> tuple[float | None, str]:
             await asyncio.sleep(0.2)
     finally:
         await engine.dispose()
-
-
-async def _baseline(db_url: str, n: int, with_contacts: bool = False) -> float:
-    """rows/s of the plain insert (see `bench/projector_throughput.py` for the two kinds)."""
-    from practice_sync_projector.benchmarking import patient_envelopes, plain_batched_insert
-
-    org = f"baseline-{uuid.uuid4().hex[:8]}"
-    dsn = db_url.replace("postgresql+asyncpg://", "postgresql://", 1)
-    events = patient_envelopes(org, max(1, n))
-    return (await plain_batched_insert(dsn, org, events, with_contacts=with_contacts)).rows_per_s
