@@ -31,6 +31,9 @@ Figures, side by side in one run:
   `benchmarking.py` with as many rows into the same Postgres, the median of three runs
   (`bench/baseline.py`). The projector consumes while
   cliniko-sync publishes, so its rate is bounded by the publish rate: that is the pipeline's figure.
+  Beside it, the CPU each process spent per row in that window (`bench.cpu.CpuTimeline`: cliniko-sync,
+  projector, postgres, broker) and what that work per row allows at most with every core busy: the
+  pipeline's ceiling on this machine, whatever the overlap.
 - **requests of an unchanged re-run** (a second `auto` run right after the first).
 """
 
@@ -52,6 +55,7 @@ import httpx
 import psutil
 
 from bench import baseline
+from bench.cpu import CpuTimeline
 from bench.report import BenchResult
 
 PATIENTS = int(os.environ.get("BENCH_CLINIKO_PATIENTS", "50000"))
@@ -127,7 +131,9 @@ async def _run() -> BenchResult:
         try:
             await asyncio.to_thread(pg.start)
             await asyncio.to_thread(broker.start)
-            await _measure(result, procs, pg.url, broker.bootstrap)
+            assert pg.proc is not None and broker.proc is not None
+            trees = {"postgres": pg.proc.pid, "broker": broker.proc.pid}
+            await _measure(result, procs, pg.url, broker.bootstrap, trees)
         finally:
             procs.stop_all()
             await asyncio.to_thread(broker.stop)
@@ -135,7 +141,9 @@ async def _run() -> BenchResult:
     return result
 
 
-async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: str) -> None:
+async def _measure(
+    result: BenchResult, procs: Procs, db_url: str, bootstrap: str, trees: dict[str, int]
+) -> None:
     from practice_sync_common.embedded.procs import free_port
     from practice_sync_credentials.domain.keyring import generate_key_entry
 
@@ -225,6 +233,8 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
 
         rss = RssSampler(sync_proc.pid)
         sampler = asyncio.create_task(rss.loop())
+        timeline = CpuTimeline({"cliniko-sync": sync_proc.pid, "projector": projector.pid, **trees})
+        timeline.start()
         started = time.perf_counter()
         run_id = await _request(sync_api, "full")
         run = await _wait(sync_api, run_id)
@@ -239,7 +249,8 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         span = max(1e-9, float(stats["last_at"]) - float(stats["first_at"]))
         allowed = RATE_PER_MIN / 60.0
 
-        projector_rps, projected = await _projector_rate(db_url, run_id)
+        projected = await _projector_rate(db_url, run_id)
+        timeline.stop()
         plain = await baseline.plain_insert(db_url, active)
         both = await baseline.plain_insert(db_url, active, with_contacts=True, runs=1)
 
@@ -298,9 +309,10 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
     result.add("wall time of the run", round(wall, 2), "s")
     result.add("peak RSS of the sync process", round(rss.peak / 2**20, 1), "MiB", "< 400")
     result.add("active patients", active, "rows")
-    if projector_rps is None:
-        result.add("projector ÷ plain insert", None, "", ">= 0.5", note=f"missing: {projected}")
+    if projected.rows_per_s is None:
+        result.add("projector ÷ plain insert", None, "", ">= 0.5", note=f"missing: {projected.note}")
     else:
+        projector_rps = projected.rows_per_s
         result.add("projector rows/s (first to last row of the run)", round(projector_rps, 1), "rows/s")
         result.add("plain batched insert rows/s", round(plain.rows_per_s, 1), "rows/s", note=plain.describe())
         result.add(
@@ -308,10 +320,11 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
             round(projector_rps / plain.rows_per_s, 3),
             "",
             ">= 0.5",
-            note=projected,
+            note=projected.note,
         )
         with_contacts = round(projector_rps / both.rows_per_s, 3)
         result.add("projector ÷ plain insert with the contacts", with_contacts, "", note="for comparison")
+        _cpu_in_window(result, timeline, projected, plain.rows_per_s)
     result.add(
         "requests of an unchanged re-run",
         int(rerun_stats["requests"]),
@@ -411,7 +424,43 @@ async def _wait(c: httpx.AsyncClient, run_id: str) -> dict[str, Any]:
         await asyncio.sleep(0.25)
 
 
-async def _projector_rate(db_url: str, run_id: str) -> tuple[float | None, str]:
+def _cpu_in_window(
+    result: BenchResult, timeline: CpuTimeline, projected: Projected, plain_rps: float
+) -> None:
+    """Where the CPU went while the projector wrote the run's rows: every process of the pipeline
+    shares the machine's cores then, cliniko-sync still publishing the snapshot among them. The
+    work per row bounds the pipeline's rate: all cores busy with it and nothing else, it could make
+    at most cores ÷ (CPU per row) rows/s."""
+    used = timeline.used(*projected.window)
+    span = projected.window[1] - projected.window[0]
+    if not used or projected.rows == 0:
+        result.add("CPU per row in the projector's window", None, "µs", note="not sampled")
+        return
+    per_row = {name: 1e6 * secs / projected.rows for name, secs in used.items()}
+    cores = os.cpu_count() or 1
+    total = sum(per_row.values())
+    split = ", ".join(f"{name} {us:.0f}" for name, us in per_row.items())
+    busy = sum(used.values()) / span
+    result.add("CPU per row in the projector's window", round(total, 1), "µs", note=split)
+    result.add("cores busy in the projector's window", round(busy, 2), "", note=f"of {cores}")
+    ceiling = cores / (total / 1e6) / plain_rps
+    result.add(
+        "projector ÷ plain insert at most, with that work",
+        round(ceiling, 3),
+        "",
+        note=f"{cores} cores fully used: {cores / (total / 1e6):,.0f} rows/s",
+    )
+
+
+@dataclass(frozen=True)
+class Projected:
+    rows_per_s: float | None
+    note: str
+    window: tuple[float, float] = (0.0, 0.0)  # first_seen_at, completed_at (epoch seconds)
+    rows: int = 0
+
+
+async def _projector_rate(db_url: str, run_id: str) -> Projected:
     from sqlalchemy import text
     from sqlalchemy.ext.asyncio import create_async_engine
 
@@ -423,7 +472,8 @@ async def _projector_rate(db_url: str, run_id: str) -> tuple[float | None, str]:
                 row = (
                     await conn.execute(
                         text(
-                            "SELECT status, seen_count, EXTRACT(EPOCH FROM completed_at - first_seen_at) "
+                            "SELECT status, seen_count, EXTRACT(EPOCH FROM first_seen_at), "
+                            "EXTRACT(EPOCH FROM completed_at) "
                             "FROM projector.snapshot_runs WHERE organization_id = :o AND run_id = :r "
                             "AND completed_at IS NOT NULL"
                         ),
@@ -431,10 +481,12 @@ async def _projector_rate(db_url: str, run_id: str) -> tuple[float | None, str]:
                     )
                 ).first()
             if row is not None:
-                status, seen, secs = str(row[0]), int(row[1]), float(row[2])
-                return seen / max(secs, 1e-6), f"{seen} rows in {secs:.2f}s, snapshot {status}"
+                status, seen, first, done = str(row[0]), int(row[1]), float(row[2]), float(row[3])
+                secs = done - first
+                note = f"{seen} rows in {secs:.2f}s, snapshot {status}"
+                return Projected(seen / max(secs, 1e-6), note, (first, done), seen)
             if time.monotonic() > deadline:
-                return None, "the projector did not complete the run's snapshot within 300 s"
+                return Projected(None, "the projector did not complete the run's snapshot within 300 s")
             await asyncio.sleep(0.2)
     finally:
         await engine.dispose()
