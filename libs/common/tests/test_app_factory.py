@@ -179,6 +179,19 @@ def _db_router(engine_url: str) -> APIRouter:
         finally:
             await engine.dispose()
 
+    @r.post("/index")
+    async def index(name: str) -> dict[str, int]:
+        engine = make_engine(engine_url)
+        try:
+            async with engine.connect() as conn:
+                from sqlalchemy import text
+
+                await conn.execute(text("CREATE TEMP TABLE named (name text PRIMARY KEY)"))
+                await conn.execute(text("INSERT INTO named VALUES (:name)"), {"name": name})
+                return {"value": len(name)}
+        finally:
+            await engine.dispose()
+
     @r.get("/broken")
     async def broken() -> None:
         engine = make_engine(engine_url)
@@ -207,5 +220,11 @@ async def test_values_the_database_refuses_are_the_requests_fault(database_url: 
             assert r.status_code == 400, (params, r.text)
             assert r.json()["error"]["type"] == "invalid"
             assert "not-a-date" not in r.text
+        # Too long for its index (SQLSTATE 54000): the request's value again, not the service.
+        assert (await c.post("/index", params={"name": "short"})).status_code == 200
+        long = "".join(f"{i:x}" for i in range(3000))  # past a btree entry's ~2.7 kB, compressed or not
+        r = await c.post("/index", params={"name": long})
+        assert r.status_code == 400, r.text
+        assert long[:100] not in r.text
         assert (await c.get("/broken")).status_code == 500
     await engine.dispose()

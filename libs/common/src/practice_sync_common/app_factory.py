@@ -18,7 +18,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from practice_sync_common.broker import broker_reachable
-from practice_sync_common.db import ping
+from practice_sync_common.db import ping, refused_by_postgres
 from practice_sync_common.logging import get_logger, secrets
 from practice_sync_common.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from practice_sync_common.settings import CommonSettings
@@ -104,18 +104,10 @@ async def _too_large(limit: int, send: Send) -> None:
 
 
 def refused_value(exc: DBAPIError) -> bool:
-    """Whether Postgres refused a value as malformed, or the driver an integer past 64 bits.
-
-    SQLSTATE class 22 is "data exception": a value the statement was given, not the statement or the
-    service. A parameter the driver could not encode for another reason (a wrong Python type) is
-    this code's bug and stays a 500.
-    """
-    driver_error = exc.orig.__cause__ if exc.orig is not None else None
-    encoding_error = getattr(driver_error, "__cause__", None)
-    if encoding_error is not None:
-        return isinstance(encoding_error, OverflowError)
-    sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(driver_error, "sqlstate", None) or ""
-    return str(sqlstate).startswith("22")
+    """Whether the database refused a value the statement carried (`db.refused_by_postgres`): the
+    request's fault, a 400; anything else stays a 500."""
+    orig = exc.orig
+    return refused_by_postgres(orig.__cause__ if orig is not None and orig.__cause__ is not None else orig)
 
 
 async def _noop_receive() -> Message:
@@ -216,11 +208,12 @@ def create_service_app(
         if not refused_value(exc):
             return await unexpected(request, exc)
         # Postgres refused a value the request carried (a number past 64 bits, a NUL character, text
-        # that is not the date it claims to be): the request's fault, not the service's. The driver's
-        # message may quote the value, so it is logged (scrubbed), not returned.
+        # that is not the date it claims to be, one too long to index): the request's fault, not the
+        # service's. The driver's message may quote the value, so it is logged (scrubbed), not returned.
         log.info("request value refused by the database", error=secrets.scrub(str(exc.orig)))
         message = (
-            "a value in this request is out of range or malformed (a number too large, a NUL character?)"
+            "a value in this request is out of range, too long or malformed (a number too large, a NUL"
+            " character?)"
         )
         return JSONResponse(error_body("invalid", message), 400)
 

@@ -41,3 +41,22 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))
+
+
+# SQLSTATE classes that mean the statement's values, not the statement, were refused: 22 "data
+# exception" (a NUL character, text that is not the date it claims to be) and 54 "program limit
+# exceeded" (an index entry too large).
+_REFUSED_VALUE_CLASSES = ("22", "54")
+
+
+def refused_by_postgres(driver_error: BaseException | None) -> bool:
+    """Whether an asyncpg error says a value was refused: by Postgres (the classes above), or by the
+    driver while encoding it for its size (an integer past 64 bits, a date past the range once in
+    UTC). Any other encoding failure (a wrong Python type), and any error not the driver's, is the
+    caller's bug, not the value's. Bare asyncpg callers pass their error; `app_factory.refused_value`
+    unwraps SQLAlchemy's first."""
+    if driver_error is None or not hasattr(driver_error, "sqlstate"):
+        return False
+    if driver_error.__cause__ is not None:  # raised while encoding a parameter
+        return isinstance(driver_error.__cause__, OverflowError)
+    return str(getattr(driver_error, "sqlstate", "") or "").startswith(_REFUSED_VALUE_CLASSES)

@@ -6,7 +6,6 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-import asyncpg  # type: ignore[import-untyped]
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
@@ -14,6 +13,7 @@ from pydantic import ValidationError
 
 from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options
+from practice_sync_common.db import refused_by_postgres
 from practice_sync_common.dead_letter import PermanentError, dead_letter_records
 from practice_sync_common.logging import get_logger, secrets
 from practice_sync_projector.service.contacts import ContactEvent, ContactProjector, unsupported
@@ -29,20 +29,6 @@ BATCH_POLL_MS = 20  # how long a batch poll waits for records, and FastStream's 
 async def _raw_values(msg: StreamMessage[Any]) -> Any:
     # Each record is parsed once, by the projector, from bytes; FastStream's own json.loads would be waste.
     return [record.value or b"" for record in msg.raw_message]
-
-
-def _refused(exc: Exception) -> bool:
-    """Postgres refused a value of the batch (class 22: data; 54: a size limit, an index entry), or
-    the driver could not encode one for its size (a date past the range once in UTC, say).
-
-    Any other encoding failure (a wrong Python type) is this code's bug, not the record's. The rule
-    is `practice_sync_common.app_factory.refused_value`'s, on the bare driver the snapshot path uses.
-    """
-    if not isinstance(exc, asyncpg.PostgresError):
-        return False
-    if exc.__cause__ is not None:  # raised by the driver while encoding a parameter
-        return isinstance(exc.__cause__, OverflowError)
-    return str(getattr(exc, "sqlstate", "") or "").startswith(("22", "54"))
 
 
 async def _dead_letter_rejected(
@@ -65,7 +51,7 @@ async def _project_one_by_one(
         try:
             outcome = await snapshots.project([value])
         except Exception as exc:
-            if not _refused(exc):
+            if not refused_by_postgres(exc):
                 raise  # not this record's data: the middleware retries the batch (idempotent)
             reason = f"Postgres refused a value of this record: {exc}"
             await dead_letter_records(broker, [record], PermanentError(secrets.scrub(reason)))
@@ -96,7 +82,7 @@ def register(
         try:
             outcome = await snapshots.project(values)
         except Exception as exc:
-            if not _refused(exc):
+            if not refused_by_postgres(exc):
                 raise
             log.warning("snapshot batch refused by Postgres; projecting it record by record")
             await _project_one_by_one(broker, snapshots, records, values)
