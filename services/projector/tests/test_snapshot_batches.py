@@ -135,19 +135,22 @@ async def test_a_row_of_an_older_run_never_replaces_a_newer_runs(
 ) -> None:
     # Rows are upserted without claiming their event ids. An old run's message that arrives after a
     # newer run wrote the patient (a dead letter sent back, say: its event id was never seen) must
-    # not bring the old figures back; a later message of the newer run still writes.
+    # not bring the old figures back, nor the old name to the contact Cliniko made; a later message
+    # of the newer run still writes.
     org, old, new = _org(), uuid.uuid4(), uuid.uuid4()
     projector = SnapshotProjector(db)
     try:
         await projector.project(_raw(org, patient(old, "1", "Ann", "One", total=1)))
-        await projector.project(_raw(org, patient(new, "1", "Ann", "One", total=2), complete(new, 1)))
-        stale = await projector.project(_raw(org, patient(old, "1", "Ann", "One", total=3)))
+        await projector.project(_raw(org, patient(new, "1", "Ann", "Renamed", total=2), complete(new, 1)))
+        stale = await projector.project(_raw(org, patient(old, "1", "Ann", "Stale", total=3)))
         kept = (await patients_of(db, org))["1"]
-        again = await projector.project(_raw(org, patient(new, "1", "Ann", "One", total=4)))
+        names = await fetch(db, "SELECT last_name FROM public.contacts WHERE organization_id = :o", o=org)
+        again = await projector.project(_raw(org, patient(new, "1", "Ann", "Renamed", total=4)))
     finally:
         await projector.close()
     assert (stale.rows, stale.superseded) == (0, 1)
     assert (kept["run_id"], kept["total_appointment_count"]) == (new, 2)
+    assert [n["last_name"] for n in names] == ["Renamed"]
     assert (again.rows, again.superseded) == (1, 0)
     row = (await patients_of(db, org))["1"]
     assert (row["run_id"], row["total_appointment_count"]) == (new, 4)

@@ -104,7 +104,12 @@ async def link_contacts(conn: Connection, org: str, links: list[tuple[uuid.UUID,
     )
 
 
-async def refresh_contacts(conn: Connection, org: str, rows: list[tuple[uuid.UUID, PatientKey]]) -> None:
+async def refresh_contacts(
+    conn: Connection, org: str, rows: list[tuple[uuid.UUID, PatientKey]], runs: list[uuid.UUID]
+) -> None:
+    """Cliniko-made contacts take their patients' latest fields; `runs[i]` is the run of the message
+    `rows[i]` comes from. Not from a message of a run first seen before the run that wrote the
+    patient's row: that message is superseded, its row is not written, and neither are its fields."""
     if not rows:
         return
     await conn.execute(
@@ -114,14 +119,22 @@ async def refresh_contacts(conn: Connection, org: str, rows: list[tuple[uuid.UUI
             email = u.email, emails = u.emails::jsonb, phone = u.phone, phones = u.phones::jsonb,
             updated_at = now()
         FROM unnest($2::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::text[], $9::text[], $10::text[])
-             AS u(id, first, last, name, nname, email, phone, emails, phones)
+                    $8::text[], $9::text[], $10::text[], $11::uuid[])
+             AS u(id, first, last, name, nname, email, phone, emails, phones, run)
         WHERE c.organization_id = $1 AND c.id = u.id AND c.source = 'cliniko' AND c.clio_id IS NULL
+          AND NOT EXISTS (
+              SELECT 1 FROM public.active_patients a
+              JOIN projector.snapshot_runs newer
+                ON newer.organization_id = a.organization_id AND newer.run_id = a.run_id
+              WHERE a.organization_id = $1 AND a.contact_id = c.id
+                AND newer.seq > (SELECT seq FROM projector.snapshot_runs
+                                 WHERE organization_id = $1 AND run_id = u.run))
         """,
         org,
         *_contact_columns(rows),
         [json.dumps([r[1].email] if r[1].email else []) for r in rows],
         [json.dumps([r[1].phone] if r[1].phone else []) for r in rows],
+        runs,
     )
 
 

@@ -243,7 +243,10 @@ class _Batch:
     ) -> None:
         await self._enter(org)
         await repo.link_contacts(self.writer, org, decisions.linked_existing)
-        await repo.refresh_contacts(self.writer, org, _last_per_contact(decisions.refreshed))
+        refreshed = _last_per_contact(decisions.refreshed)
+        run_of = {r.cliniko_patient_id: r.run_id for r in rows}
+        runs_of_refreshed = [run_of[key.cliniko_patient_id] for _, key in refreshed]
+        await repo.refresh_contacts(self.writer, org, refreshed, runs_of_refreshed)
         written = await repo.upsert_patients(self.writer, org, rows, runs)
         self.outcome.rows += written
         self.outcome.superseded += len(rows) - written
