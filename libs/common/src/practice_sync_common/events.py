@@ -6,10 +6,12 @@ tenant's events stay ordered on one partition.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
+import pydantic_core
 from pydantic import BaseModel, ConfigDict, Field
 
 from practice_sync_common import topics
@@ -141,4 +143,34 @@ def envelope(
 ) -> Envelope[D]:
     return Envelope[D](
         type=event_type, source=source, org_id=org_id, data=data, correlation_id=correlation_id
+    )
+
+
+def envelope_json(
+    event_type: str,
+    source: str,
+    org_id: str,
+    data: Mapping[str, Any],
+    correlation_id: UUID | None = None,
+) -> bytes:
+    """An envelope's wire bytes from plain data: what `envelope(...).model_dump_json()` gives for
+    the same fields, by the same serializer, without building a model per event.
+
+    For bulk producers only: building and validating the models cost a snapshot 24 µs a message,
+    most of cliniko-sync's CPU while the projector writes. `data` is not validated here; each caller's
+    tests hold its data to the topic's model, byte for byte.
+    """
+    if not 1 <= len(org_id) <= 128:
+        raise ValueError(f"org_id must be 1-128 characters, got {len(org_id)}")
+    return pydantic_core.to_json(
+        {
+            "id": uuid4(),
+            "type": event_type,
+            "schema_version": 1,
+            "source": source,
+            "org_id": org_id,
+            "occurred_at": utcnow(),
+            "correlation_id": correlation_id,
+            "data": data,
+        }
     )

@@ -6,10 +6,11 @@ from pathlib import Path
 
 from fastapi import FastAPI
 
+from practice_sync_cliniko_sync import SOURCE
 from practice_sync_cliniko_sync.repository.tables import SCHEMA, sync_runs
 from practice_sync_cliniko_sync.service.cliniko_api import Budgets
 from practice_sync_cliniko_sync.service.clock import Clock
-from practice_sync_cliniko_sync.service.sync_run import SOURCE, Deps
+from practice_sync_cliniko_sync.service.sync_run import Deps
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_cliniko_sync.tasks.consumer import subscribe
 from practice_sync_cliniko_sync.tasks.scheduler import Scheduler

@@ -14,14 +14,14 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from uuid import UUID
 
 import httpx
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from practice_sync_cliniko_sync.domain.rules import ActiveRow, Window, compute_active
+from practice_sync_cliniko_sync import SOURCE
+from practice_sync_cliniko_sync.domain.rules import ActiveRow, PatientInfo, Window, compute_active
 from practice_sync_cliniko_sync.repository import mirror
 from practice_sync_cliniko_sync.repository.tables import (
     attendees,
@@ -41,23 +41,16 @@ from practice_sync_cliniko_sync.service.cliniko_api import (
     pages_from,
 )
 from practice_sync_cliniko_sync.service.delta_walk import DeltaWalk
+from practice_sync_cliniko_sync.service.snapshot_messages import active_patient_event
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
 from practice_sync_common.db import unit_of_work
 from practice_sync_common.dead_letter import PermanentError
-from practice_sync_common.events import (
-    ActivePatient,
-    ActivePatientsComputed,
-    AppointmentSummary,
-    SnapshotComplete,
-    envelope,
-)
+from practice_sync_common.events import ActivePatientsComputed, SnapshotComplete, envelope
 from practice_sync_common.logging import get_logger
 from practice_sync_common.provider_http import ProviderClient
 from practice_sync_common.sync_runs import SyncRun, SyncRunRepository
-
-SOURCE = "cliniko-sync"
 
 
 @dataclass(frozen=True)
@@ -635,63 +628,25 @@ class RunExecutor:
                 await mirror.upsert(s, patients, batch)
                 await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
 
-    async def _publish(self, active: list[ActiveRow], infos: dict[str, Any]) -> None:
+    async def _publish(self, active: list[ActiveRow], infos: dict[str, PatientInfo]) -> None:
         """The snapshot's messages, then (once all are acknowledged) its snapshot_complete."""
         org, run_id = self.run.org_id, self.run.run_id
-
-        def wire(message: ActivePatient | SnapshotComplete) -> bytes:
-            event = envelope(
-                topics.ACTIVE_PATIENTS_COMPUTED,
-                SOURCE,
-                org,
-                ActivePatientsComputed(message=message),
-                correlation_id=run_id,
-            )
-            return event.model_dump_json().encode()
-
         out, key = self.d.snapshots_out, org.encode()
         for start in range(0, len(active), 1000):
             rows = active[start : start + 1000]
             await out.publish(
                 topics.ACTIVE_PATIENTS_COMPUTED,
                 key,
-                (wire(_message(run_id, r, infos[r.patient_id])) for r in rows),
+                (active_patient_event(org, run_id, r, infos[r.patient_id]) for r in rows),
             )
-        await out.publish(
-            topics.ACTIVE_PATIENTS_COMPUTED, key, [wire(SnapshotComplete(run_id=run_id, count=len(active)))]
+        complete = envelope(
+            topics.ACTIVE_PATIENTS_COMPUTED,
+            SOURCE,
+            org,
+            ActivePatientsComputed(message=SnapshotComplete(run_id=run_id, count=len(active))),
+            correlation_id=run_id,
         )
-
-
-def _summary(v: Any) -> AppointmentSummary:
-    return AppointmentSummary(
-        id=v.id,
-        starts_at=v.starts_at,
-        ends_at=v.ends_at,
-        practitioner=v.practitioner,
-        appointment_type=v.appointment_type,
-        business=v.business,
-        kind=v.kind,
-    )
-
-
-def _message(run_id: UUID, row: ActiveRow, info: Any) -> ActivePatient:
-    assert row.search_date_from is not None and row.search_date_to is not None
-    return ActivePatient(
-        run_id=run_id,
-        cliniko_patient_id=row.patient_id,
-        first_name=info.first_name,
-        last_name=info.last_name,
-        email=info.email,
-        phone=info.phone,
-        recent_appointment_count=len(row.recent),
-        upcoming_appointment_count=len(row.upcoming),
-        total_appointment_count=row.total,
-        last_appointment_date=row.last_appointment_date,
-        recent_appointments=[_summary(v) for v in row.recent],
-        upcoming_appointments=[_summary(v) for v in row.upcoming],
-        search_date_from=row.search_date_from,
-        search_date_to=row.search_date_to,
-    )
+        await out.publish(topics.ACTIVE_PATIENTS_COMPUTED, key, [complete.model_dump_json().encode()])
 
 
 def _page_records(body: dict[str, Any], resource: str) -> list[Any]:

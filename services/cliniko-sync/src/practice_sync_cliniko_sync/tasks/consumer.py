@@ -7,7 +7,8 @@ import uuid
 import httpx
 from faststream.kafka import KafkaBroker
 
-from practice_sync_cliniko_sync.service.sync_run import SOURCE, Deps
+from practice_sync_cliniko_sync import SOURCE
+from practice_sync_cliniko_sync.service.sync_run import Deps
 from practice_sync_cliniko_sync.tasks.worker import Worker
 from practice_sync_common import topics
 from practice_sync_common.broker import consumer_options, publish

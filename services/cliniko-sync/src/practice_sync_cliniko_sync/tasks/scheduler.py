@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from practice_sync_cliniko_sync.service.sync_run import SOURCE, Deps
+from practice_sync_cliniko_sync import SOURCE
+from practice_sync_cliniko_sync.service.sync_run import Deps
 from practice_sync_common import topics
 from practice_sync_common.broker import publish
 from practice_sync_common.events import ALL_ORGS, SyncRequested, envelope
