@@ -6,6 +6,7 @@ what the best any change on one side could reach.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 
@@ -50,7 +51,9 @@ class CpuTimeline:
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            self.samples.append((time.time(), self._snapshot()))
+            # A process that went away mid-pass: the next sample reads the table again.
+            with contextlib.suppress(psutil.Error):
+                self.samples.append((time.time(), self._snapshot()))
             self._stop.wait(self.every_s)
 
     def _snapshot(self) -> dict[str, float]:
