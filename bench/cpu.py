@@ -48,6 +48,10 @@ class CpuTimeline:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        # One more now: a window that ended after the last tick (its end seen sooner than every_s
+        # later) is still covered.
+        with contextlib.suppress(psutil.Error):
+            self.samples.append((time.time(), self._snapshot()))
 
     def _loop(self) -> None:
         while not self._stop.is_set():
