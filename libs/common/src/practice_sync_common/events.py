@@ -146,6 +146,9 @@ def envelope(
     )
 
 
+_SCHEMA_VERSION = Envelope.model_fields["schema_version"].default
+
+
 def envelope_json(
     event_type: str,
     source: str,
@@ -166,7 +169,7 @@ def envelope_json(
         {
             "id": uuid4(),
             "type": event_type,
-            "schema_version": 1,
+            "schema_version": _SCHEMA_VERSION,
             "source": source,
             "org_id": org_id,
             "occurred_at": utcnow(),

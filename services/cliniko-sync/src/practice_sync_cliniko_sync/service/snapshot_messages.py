@@ -1,7 +1,7 @@
 """A run's snapshot on the wire: one `active_patients.computed` event per active patient.
 
 Built as plain data and serialized in one call (`envelope_json`), not as `ActivePatient` models:
-the models cost 24 µs a message and this path 6 or so, which the projector gets back while it writes
+the models cost 24 µs a message and this path about 8, which the projector gets back while it writes
 the same snapshot on the same two cores. The contract is still `ActivePatient`:
 `tests/test_snapshot_messages.py` holds these bytes to the models' own, field for field.
 """
