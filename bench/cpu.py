@@ -50,15 +50,17 @@ class CpuTimeline:
         self._thread.join()
         # One more now: a window that ended after the last tick (its end seen sooner than every_s
         # later) is still covered.
-        with contextlib.suppress(psutil.Error):
-            self.samples.append((time.time(), self._snapshot()))
+        self._sample()
 
     def _loop(self) -> None:
         while not self._stop.is_set():
-            # A process that went away mid-pass: the next sample reads the table again.
-            with contextlib.suppress(psutil.Error):
-                self.samples.append((time.time(), self._snapshot()))
+            self._sample()
             self._stop.wait(self.every_s)
+
+    def _sample(self) -> None:
+        # A process that went away mid-pass: the next sample reads the table again.
+        with contextlib.suppress(psutil.Error):
+            self.samples.append((time.time(), self._snapshot()))
 
     def _snapshot(self) -> dict[str, float]:
         # One pass over the process table for every tree: a tree walk per root read it once each.
