@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 from urllib.parse import quote
 
+import pydantic_core
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 
@@ -26,7 +26,9 @@ NOT_FOUND_HTML = """<!DOCTYPE html>
 
 
 def dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    # Compact UTF-8, as json.dumps(ensure_ascii=False, separators=(",", ":")) writes it, in a third
+    # of the time: a list page is ~135 KB, and encoding it was a third of the sandbox's CPU.
+    return pydantic_core.to_json(obj)
 
 
 def json_response(obj: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> Response:
