@@ -38,6 +38,21 @@ async def unit_of_work(sessions: async_sessionmaker[AsyncSession]) -> AsyncItera
         yield session
 
 
+@asynccontextmanager
+async def one_connection(
+    sessions: async_sessionmaker[AsyncSession],
+) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    """`sessions` whose units of work all run on one connection, checked out once for the block.
+
+    For a loop that commits often (a crawl commits every page): a connection taken from the pool for
+    each transaction costs the pool's ping, a round trip, every time. A connection that breaks fails
+    the block's next unit of work, as the work would have failed on it anyway.
+    """
+    engine = sessions.kw["bind"]
+    async with engine.connect() as conn:
+        yield async_sessionmaker(class_=sessions.class_, **{**sessions.kw, "bind": conn})
+
+
 async def ping(engine: AsyncEngine) -> None:
     async with engine.connect() as conn:
         await conn.execute(text("SELECT 1"))

@@ -45,7 +45,7 @@ from practice_sync_cliniko_sync.service.snapshot_messages import active_patient_
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
-from practice_sync_common.db import unit_of_work
+from practice_sync_common.db import one_connection, unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import ActivePatientsComputed, SnapshotComplete, envelope
 from practice_sync_common.logging import get_logger
@@ -389,7 +389,6 @@ class RunExecutor:
     async def _crawl_pages(
         self, cp: dict[str, Any], phase: Phase, pages: AsyncIterator[Page], first: bool, api_url: str
     ) -> None:
-        org, dna = self.run.org_id, self.d.settings.did_not_arrive
         if cp["kind"] == "incremental":
             if first:
                 self._walks[phase.resource] = DeltaWalk()
@@ -397,53 +396,62 @@ class RunExecutor:
                 # Resumed inside a walk another process began: its pages cannot be checked for a
                 # skipped record (DeltaWalk), so this run does not move the list's mark.
                 cp["unproven"].append(phase.resource)
-        async for body, next_url in pages:
-            records = _page_records(body, phase.resource)
-            if first:
-                total = int(body.get("total_entries") or 0)
-                if cp["kind"] == "incremental" and self._strict(cp, phase):
-                    cp["gt_total"][phase.resource] = total
-                known = self.progress.pages_total or 0
-                self.progress.pages_total = known + max(
-                    1, math.ceil(total / self.d.settings.cliniko_per_page)
-                )
+        async with one_connection(self.d.sessions) as page_sessions:
+            async for body, next_url in pages:
+                await self._crawl_page(cp, phase, body, next_url, first, api_url, page_sessions)
                 first = False
-            if cp["kind"] == "full":
-                self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
-            batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
-            if cp["kind"] == "full" and phase.table is individual_appointments:
-                _watch_for_shift(cp, phase.part, body, records)
-                if next_url is None:
-                    batch += await self._mend_shifts(cp, phase, api_url)
-            seen = max((r["updated_at"] for r in batch), default="")
-            if seen > cp["seen"].get(phase.resource, ""):
-                cp["seen"][phase.resource] = seen
-            walk = self._walks.get(phase.resource) if cp["kind"] == "incremental" else None
-            if walk is not None:
-                walk.read(batch)
-                if walk.floor is not None:  # kept with the checkpoint; the lowest of the run's walks
-                    known = cp.setdefault("floors", {}).get(phase.resource)
-                    cp["floors"][phase.resource] = walk.floor if known is None else min(known, walk.floor)
-            self.progress.pages += 1
-            self.progress.records += len(batch)
-            self._sync_stats()
-            strict = cp["kind"] == "incremental" and self._strict(cp, phase)
-            async with unit_of_work(self.d.sessions) as s:
-                if (
-                    cp["kind"] == "incremental"
-                    and cp.get("boundary")
-                    and phase.table is individual_appointments
-                ):
-                    await self._drop_stale_bases(s, cp, batch, records)
-                await mirror.upsert(s, phase.table, batch)
-                if next_url is not None:
-                    cp["next"] = next_url
-                elif strict and await self._tie_check(s, cp, phase, api_url):
-                    cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
-                    self._walks[phase.resource] = DeltaWalk()  # a walk of its own
-                else:
-                    await self._list_done(s, cp, phase)
-                await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
+
+    async def _crawl_page(
+        self,
+        cp: dict[str, Any],
+        phase: Phase,
+        body: Any,
+        next_url: str | None,
+        first: bool,
+        api_url: str,
+        sessions: async_sessionmaker[AsyncSession],
+    ) -> None:
+        """One page: its records mirrored and the run's checkpoint moved past it, in one transaction."""
+        org, dna = self.run.org_id, self.d.settings.did_not_arrive
+        records = _page_records(body, phase.resource)
+        if first:
+            total = int(body.get("total_entries") or 0)
+            if cp["kind"] == "incremental" and self._strict(cp, phase):
+                cp["gt_total"][phase.resource] = total
+            known = self.progress.pages_total or 0
+            self.progress.pages_total = known + max(1, math.ceil(total / self.d.settings.cliniko_per_page))
+        if cp["kind"] == "full":
+            self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
+        batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
+        if cp["kind"] == "full" and phase.table is individual_appointments:
+            _watch_for_shift(cp, phase.part, body, records)
+            if next_url is None:
+                batch += await self._mend_shifts(cp, phase, api_url)
+        seen = max((r["updated_at"] for r in batch), default="")
+        if seen > cp["seen"].get(phase.resource, ""):
+            cp["seen"][phase.resource] = seen
+        walk = self._walks.get(phase.resource) if cp["kind"] == "incremental" else None
+        if walk is not None:
+            walk.read(batch)
+            if walk.floor is not None:  # kept with the checkpoint; the lowest of the run's walks
+                known = cp.setdefault("floors", {}).get(phase.resource)
+                cp["floors"][phase.resource] = walk.floor if known is None else min(known, walk.floor)
+        self.progress.pages += 1
+        self.progress.records += len(batch)
+        self._sync_stats()
+        strict = cp["kind"] == "incremental" and self._strict(cp, phase)
+        async with unit_of_work(sessions) as s:
+            if cp["kind"] == "incremental" and cp.get("boundary") and phase.table is individual_appointments:
+                await self._drop_stale_bases(s, cp, batch, records)
+            await mirror.upsert(s, phase.table, batch)
+            if next_url is not None:
+                cp["next"] = next_url
+            elif strict and await self._tie_check(s, cp, phase, api_url):
+                cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
+                self._walks[phase.resource] = DeltaWalk()  # a walk of its own
+            else:
+                await self._list_done(s, cp, phase)
+            await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
     async def _mend_shifts(self, cp: dict[str, Any], phase: Phase, api_url: str) -> list[dict[str, Any]]:
         """The records a full crawl of `phase`'s list may have skipped (`_watch_for_shift`): each gap
