@@ -10,8 +10,14 @@ uv:
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || \
 		{ echo "bootstrapping uv with pip"; $(PYTHON) -m pip install --quiet --disable-pip-version-check uv; }
 
+# Bytecode written once here: every service, sandbox and test process imports the whole stack, and
+# where PYTHONDONTWRITEBYTECODE is set (CI machines, this one) each start compiled it all again
+# (measured: 3.7 s → 2.0 s to import cliniko-sync). Files already compiled are skipped.
 sync: uv
 	@$(UV) sync --frozen --all-packages --group dev --quiet
+	@$(UV) run --frozen python -c "import compileall, sys, sysconfig; \
+		[compileall.compile_dir(d, quiet=2, workers=0) for d in (sysconfig.get_paths()['purelib'], *sys.argv[1:])]" \
+		libs sandbox cli services bench tests
 
 up: sync
 	$(UV) run --frozen practice-sync up
