@@ -71,5 +71,6 @@ async def test_revision_0002_makes_what_it_made_when_written(
         at_0002 = await conn.run_sync(schema_shape, fresh)
     as_written = json.loads(json.dumps(want))
     del as_written["contact_versions"]["columns"]["deleted_at"]
+    as_written["contact_versions"]["column_order"].remove("deleted_at")
     as_written["processed_events"]["indexes"] = []  # 0004 indexes the claims by age
     assert at_0002 == as_written

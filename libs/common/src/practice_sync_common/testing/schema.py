@@ -43,6 +43,9 @@ def schema_shape(conn: Connection, schema: str) -> Shape:
                 ]
                 for c in insp.get_columns(name, schema=schema)
             },
+            # In order: a table's row type lists its columns so, and code may rely on it
+            # (cliniko-sync's mirror writes arrays of it).
+            "column_order": [c["name"] for c in insp.get_columns(name, schema=schema)],
             "primary_key": [pk["name"], pk["constrained_columns"]],
             "indexes": sorted(
                 [i["name"], i["column_names"], i["unique"]] for i in insp.get_indexes(name, schema=schema)
