@@ -30,6 +30,7 @@ def schema_shape(conn: Connection, schema: str) -> Shape:
         if name == "alembic_version":
             continue
         pk = insp.get_pk_constraint(name, schema=schema)
+        columns = insp.get_columns(name, schema=schema)
         shape[name] = {
             "columns": {
                 # Compiled for Postgres: str() of a type drops e.g. WITH TIME ZONE.
@@ -41,11 +42,11 @@ def schema_shape(conn: Connection, schema: str) -> Shape:
                     c.get("identity"),
                     c.get("computed"),
                 ]
-                for c in insp.get_columns(name, schema=schema)
+                for c in columns
             },
             # In order: a table's row type lists its columns so, and code may rely on it
             # (cliniko-sync's mirror writes arrays of it).
-            "column_order": [c["name"] for c in insp.get_columns(name, schema=schema)],
+            "column_order": [c["name"] for c in columns],
             "primary_key": [pk["name"], pk["constrained_columns"]],
             "indexes": sorted(
                 [i["name"], i["column_names"], i["unique"]] for i in insp.get_indexes(name, schema=schema)
