@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 
 from practice_sync_cli.testing_stack import ADMIN_TOKEN, SERVICE_TOKENS, Stack
 from practice_sync_cliniko_sync.service.cliniko_api import CLASS_BATCH, class_batches
+from practice_sync_cliniko_sync.service.sync_run import PHASES
 from practice_sync_cliniko_sync.testing import (
     add_account,
     comparable,
@@ -40,6 +41,9 @@ SETTINGS = {
     "CLINIKO_PER_PAGE": "10",
     "CLINIKO_RATE_LIMIT_PER_MIN": "1500",  # 25 requests/s: slow enough to kill mid-run
     "CLINIKO_TOTALS_METHOD": "history_crawl",  # many pages to be killed in
+    # The history read as time ranges, two chains at once: killed with both chains part-way.
+    "CLINIKO_CRAWL_CHAINS": "2",
+    "CLINIKO_RANGE_MIN_PAGES": "10",
     "RUN_STALE_AFTER_S": "3",
     "RESUME_SCAN_INTERVAL_S": "1",
 }
@@ -59,14 +63,19 @@ async def test_sigkilled_worker_run_is_resumed_by_the_next_process(
         first = await asyncio.to_thread(worker.start, "first")
         run_id = await request_sync(worker, org, "full")
         deadline = time.monotonic() + 60
-        while (await get_run(worker, run_id)).progress.pages < 15:
-            assert time.monotonic() < deadline, "the run made no progress"
-            await asyncio.sleep(0.1)
+        while True:
+            run = await get_run(worker, run_id)
+            if run.progress.pages >= 15 and len(_begun((run.checkpoint or {}).get("chains"))) >= 2:
+                break
+            assert time.monotonic() < deadline, f"never two chains part-way: {run.checkpoint}"
+            await asyncio.sleep(0.05)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
         at_kill = await _run_row(worker.env["DATABASE_URL"], run_id)
         assert at_kill["status"] == "running"  # nobody was left to say otherwise
         pages_at_kill = at_kill["progress"]["pages"]
+        assert len(at_kill["checkpoint"]["ranges"]["history"]) > 2  # the history was cut
+        assert len(_begun(at_kill["checkpoint"]["chains"])) >= 2
 
         before = await requests_served(stack, key)
         await asyncio.to_thread(worker.start, "second")
@@ -113,9 +122,9 @@ async def test_sigkilled_in_the_class_attendee_batches_resumes_at_its_batch(
         deadline = time.monotonic() + 60
         while True:
             cp = (await get_run(worker, run_id)).checkpoint or {}
-            if cp.get("batch", 0) >= 1 and cp.get("next"):
+            if PHASES[cp.get("phase", 0)].resource == "attendees" and len(_begun(cp.get("chains"))) >= 2:
                 break
-            assert time.monotonic() < deadline, f"never inside the second batch: {cp}"
+            assert time.monotonic() < deadline, f"never two batches part-way: {cp}"
             await asyncio.sleep(0.02)
         os.kill(first.pid, signal.SIGKILL)
         first.wait(timeout=10)
@@ -123,11 +132,17 @@ async def test_sigkilled_in_the_class_attendee_batches_resumes_at_its_batch(
         await asyncio.to_thread(worker.start, "second")
         run = await wait_run(worker, run_id, wait_s=120)
         assert run.status == "succeeded", run.error
-        # Each batch's pages once; the kill may cost the pages read ahead and not yet recorded.
-        assert want <= await attendee_requests(stack, key) - before <= want + 3
+        # Each batch's pages once; the kill may cost the pages read and not yet recorded: with two
+        # chains, two waiting for the writer, one being written and two being fetched.
+        assert want <= await attendee_requests(stack, key) - before <= want + 5
         want_rows = ground_truth(export(stack, key), datetime.fromisoformat(run.counts["window_now"]))
         assert comparable(await published(worker, org, run_id)) == want_rows
         assert any(g["id"] in v["recent"] for g in data["group_appointments"] for v in want_rows.values())
+
+
+def _begun(chains: list[dict[str, Any]] | None) -> list[dict[str, Any]]:
+    """The chains of a checkpoint with a page recorded: part-way (a next link) or done."""
+    return [c for c in chains or [] if c["next"] or c["done"]]
 
 
 async def attendee_requests(stack: Stack, key: str) -> int:
@@ -141,9 +156,8 @@ async def _run_row(url: str, run_id: uuid.UUID) -> dict[str, Any]:
     engine = create_async_engine(url)
     try:
         async with engine.connect() as conn:
-            row = await conn.execute(
-                text("SELECT status, progress FROM cliniko.sync_runs WHERE run_id = :r"), {"r": run_id}
-            )
+            sql = "SELECT status, progress, checkpoint FROM cliniko.sync_runs WHERE run_id = :r"
+            row = await conn.execute(text(sql), {"r": run_id})
             return dict(row.mappings().one())
     finally:
         await engine.dispose()

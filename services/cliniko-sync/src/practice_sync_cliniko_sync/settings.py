@@ -17,6 +17,13 @@ class Settings(CommonSettings):
     # Cliniko's documented limit per API key, paced proactively (never meet a 429 in steady state).
     cliniko_rate_limit_per_min: int = Field(default=200, ge=1)
     cliniko_per_page: int = Field(default=100, ge=1, le=100)
+    # A full run reads a large list as this many `links.next` chains at once (time ranges of
+    # `starts_at`, or batches of classes), so a chain's latency does not cap the run's rate below
+    # the budget's; the budget paces them all together.
+    cliniko_crawl_chains: int = Field(default=4, ge=1, le=16)
+    # A list is cut into time ranges of about this many pages at least: each range may end on a
+    # part page, one request more than one chain would make.
+    cliniko_range_min_pages: int = Field(default=50, ge=1)
     active_window_days: int = Field(default=60, ge=1, le=3650)
     # "exclude": a did-not-arrive appointment neither makes a patient active nor counts anywhere;
     # "count": it counts like an attended one.

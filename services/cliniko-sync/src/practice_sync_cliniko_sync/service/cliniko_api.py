@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import AsyncGenerator, Iterable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -44,6 +45,11 @@ def make_client(settings: Settings, budgets: Budgets, api_key: str) -> ProviderC
             max_attempts=settings.provider_max_attempts, base_s=settings.provider_backoff_base_s
         ),
     )
+
+
+def cliniko_time(value: datetime) -> str:
+    """A filter value in Cliniko's UTC form, whole seconds."""
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def list_url(api_url: str, resource: str, filters: list[str], per_page: int, sort: str | None = None) -> str:

@@ -30,12 +30,14 @@ from practice_sync_cliniko_sync.repository.tables import (
     patients,
 )
 from practice_sync_cliniko_sync.service import rows as to_rows
+from practice_sync_cliniko_sync.service import time_ranges
 from practice_sync_cliniko_sync.service.cliniko_api import (
     ATTENDEE_STARS,
     Budgets,
     Page,
     class_attendees_url,
     class_batches,
+    cliniko_time,
     list_url,
     make_client,
     pages_from,
@@ -95,11 +97,6 @@ COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them
 # How far past the latest answer's `Date` a count may have been made: `Date` drops the fraction of
 # its second, and of answers in flight together the last one read need not carry the latest `Date`.
 COUNT_CLOCK_SLACK_S = 5
-
-
-def cliniko_time(value: datetime) -> str:
-    """A filter value in Cliniko's UTC form, whole seconds."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class CredentialsMissing(Exception):
@@ -217,13 +214,18 @@ class RunExecutor:
         )
 
     @staticmethod
-    def _part_filters(cp: dict[str, Any], phase: Phase) -> list[str]:
-        """A full run's individual appointments: the window from the split on, the history before."""
+    def _part_filters(cp: dict[str, Any], phase: Phase, chain: int | None = None) -> list[str]:
+        """A full run's individual appointments: the window from the split on, the history before;
+        and a chain's time range within its part."""
         if phase.part == "window":
-            return [f"starts_at:>={cp['split']}"]
-        if phase.part == "history":
-            return [f"starts_at:<{cp['split']}"]
-        return []
+            part = [f"starts_at:>={cp['split']}"]
+        elif phase.part == "history":
+            part = [f"starts_at:<{cp['split']}"]
+        else:
+            return []
+        if chain is None:
+            return part
+        return [*part, *time_ranges.filters(cp["ranges"][phase.part][chain])]
 
     def _strict(self, cp: dict[str, Any], phase: Phase) -> bool:
         ties = int(cp.get("ties", {}).get(phase.resource, 0))
@@ -292,10 +294,12 @@ class RunExecutor:
         request per patient active in the window. Either gives the same totals.
         """
         per_page = self.d.settings.cliniko_per_page
-        before = list_url(
-            api_url, "individual_appointments", [f"starts_at:<{cp['split']}", *_INDIVIDUAL_STARS], 1
-        )
-        crawl = -(-(await self._total(before)) // per_page)
+        filters = [f"starts_at:<{cp['split']}", *_INDIVIDUAL_STARS]
+        before = list_url(api_url, "individual_appointments", filters, 1, "starts_at")
+        # Its one record is the earliest: the history's extent, for cutting it into ranges.
+        total, earliest = self._extent(await self._one_page(before), PHASES[0])
+        cp["history_extent"] = [total, earliest.isoformat() if earliest else None]
+        crawl = -(-total // per_page)
         window = Window(datetime.fromisoformat(cp["now"]), self.d.settings.active_window_days)
         async with unit_of_work(self.d.sessions) as s:
             visits = await mirror.visits_from(s, self.run.org_id, window.start)
@@ -326,8 +330,8 @@ class RunExecutor:
                 if cp["kind"] != "full" or cp["method"] != "history_crawl":
                     cp.update(phase=cp["phase"] + 1, next=None)
                     continue
-            if cp["kind"] == "full" and phase.resource == "attendees":
-                await self._crawl_class_attendees(cp, phase, api_url)
+            if cp["kind"] == "full":
+                await self._crawl_full_phase(cp, phase, api_url)
                 continue
             probed = cp.setdefault("probed", [])
             if (
@@ -348,41 +352,121 @@ class RunExecutor:
             async with aclosing(pages_from(self.client, url)) as pages:
                 await self._crawl_pages(cp, phase, pages, first, api_url)
 
-    async def _crawl_class_attendees(self, cp: dict[str, Any], phase: Phase, api_url: str) -> None:
-        """Full run: the attendees of the mirrored classes, batch after batch (spec §9.3).
+    async def _crawl_full_phase(self, cp: dict[str, Any], phase: Phase, api_url: str) -> None:
+        """A full run's list, read as chains side by side: time ranges of individual appointments,
+        or batches of classes for their attendees (spec §9.3); one chain for the classes.
 
-        The group phase is done, so the mirror's classes (and so the batches) stay the same until
-        this phase ends, and a resumed run rebuilds them alike: the checkpoint keeps the batch's
-        index and, within it, the next link.
+        The checkpoint keeps each chain's next link (or that it is done), so a resumed run asks
+        for each chain's next page on, and never for a page it recorded.
         """
         assert self.client is not None
-        index = cp["phase"]
-        async with unit_of_work(self.d.sessions) as s:
-            batches = class_batches(await mirror.class_ids(s, self.run.org_id))
-            if not batches:  # no classes: nothing to ask
+        urls = await self._chain_urls(cp, phase, api_url)
+        if not urls:  # no classes: no attendees to ask for
+            async with unit_of_work(self.d.sessions) as s:
                 await self._list_done(s, cp, phase)
                 await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
-                return
-        if "batch" not in cp:
-            # A new phase, or a checkpoint written before attendees came in batches (its link
-            # walks the whole list): start at the first batch.
-            cp.update(batch=0, next=None)
-        cp["batches"] = len(batches)
+            return
+        if len(cp.get("chains") or ()) != len(urls):
+            cp["chains"] = [{"next": None, "done": False} for _ in urls]
         self.progress.phase = phase.resource
+        chains: list[dict[str, Any]] = cp["chains"]
+        waiting = iter([i for i, c in enumerate(chains) if not c["done"]])
+        left = sum(1 for c in chains if not c["done"])
+        width = min(self.d.settings.cliniko_crawl_chains, left)
+        # One chain reads two pages ahead; side by side, the other chains keep the writer busy (a
+        # chain's page waits in `ready` while it fetches the next).
+        ahead = 2 if width == 1 else 0
+        ready: asyncio.Queue[tuple[int, dict[str, Any], str | None, bool] | Exception]
+        ready = asyncio.Queue(maxsize=width)
+
+        async def walk() -> None:
+            """Chain after chain, each page handed to the writer (the one place the checkpoint
+            changes, so it never names a page whose records are not written)."""
+            assert self.client is not None
+            try:
+                for i in waiting:
+                    first = chains[i]["next"] is None
+                    url = chains[i]["next"] or urls[i]
+                    async with aclosing(pages_from(self.client, url, ahead)) as pages:
+                        async for body, next_url in pages:
+                            await ready.put((i, body, next_url, first))
+                            first = False
+            except Exception as exc:
+                await ready.put(exc)
+
+        walkers = [asyncio.create_task(walk()) for _ in range(width)]
+        try:
+            async with one_connection(self.d.sessions) as page_sessions:
+                while left:
+                    got = await ready.get()
+                    if isinstance(got, Exception):
+                        raise got
+                    i, body, next_url, first = got
+                    await self._crawl_page(cp, phase, body, next_url, first, api_url, page_sessions, i)
+                    left -= next_url is None
+        finally:
+            for w in walkers:
+                w.cancel()
+            await asyncio.gather(*walkers, return_exceptions=True)
+
+    async def _chain_urls(self, cp: dict[str, Any], phase: Phase, api_url: str) -> list[str]:
+        """The first URL of each chain of a full run's list."""
         per_page = self.d.settings.cliniko_per_page
-        while cp["phase"] == index:
-            url = cp["next"] or class_attendees_url(api_url, batches[cp["batch"]], per_page)
-            first = cp["next"] is None
-            async with aclosing(pages_from(self.client, url)) as pages:
-                await self._crawl_pages(cp, phase, pages, first, api_url)
+        if phase.resource == "attendees":
+            # The group phase is done, so the mirror's classes (and so the batches) stay the same
+            # until this phase ends, and a resumed run rebuilds them alike, in id order.
+            async with unit_of_work(self.d.sessions) as s:
+                batches = class_batches(await mirror.class_ids(s, self.run.org_id))
+            return [class_attendees_url(api_url, batch, per_page) for batch in batches]
+        if phase.table is not individual_appointments:
+            return [self._first_url(cp, phase, api_url)]
+        ranges = cp.setdefault("ranges", {})
+        if phase.part not in ranges:
+            ranges[phase.part] = await self._cut(cp, phase, api_url)
+        stars = phase.star_filters
+        return [
+            list_url(api_url, phase.resource, [*stars, *self._part_filters(cp, phase, i)], per_page)
+            for i in range(len(ranges[phase.part]))
+        ]
+
+    async def _cut(self, cp: dict[str, Any], phase: Phase, api_url: str) -> list[time_ranges.Range]:
+        """A part of individual appointments cut into time ranges by its extent and size.
+
+        The history's were read by `_choose`'s count (its one record the earliest); the window's
+        take one request: its count and its latest appointment.
+        """
+        split = datetime.fromisoformat(cp["split"].replace("Z", "+00:00"))
+        per_page = self.d.settings.cliniko_per_page
+        if phase.part == "history":
+            total, known = cp.get("history_extent") or (0, None)
+            edge = datetime.fromisoformat(known) if known else None
+        else:
+            filters = [f"starts_at:>={cp['split']}", *phase.star_filters]
+            url = list_url(api_url, phase.resource, filters, 1, "starts_at:desc")
+            total, edge = self._extent(await self._one_page(url), phase)
+        if edge is None:
+            return [[None, None]]
+        lo, hi = (edge, split) if phase.part == "history" else (split, edge + timedelta(seconds=1))
+        return time_ranges.cut(
+            lo,
+            hi,
+            -(-total // per_page),
+            chains=self.d.settings.cliniko_crawl_chains,
+            min_pages=self.d.settings.cliniko_range_min_pages,
+        )
+
+    def _extent(self, body: dict[str, Any], phase: Phase) -> tuple[int, datetime | None]:
+        """A one-record page's `total_entries` and its record's `starts_at`, read as the crawl
+        reads records (an unreadable one fails the run, naming it)."""
+        records = _page_records(body, phase.resource)
+        rows = to_rows.rows_of(
+            phase.resource, self.run.org_id, records, phase.row, self.d.settings.did_not_arrive
+        )
+        return int(body.get("total_entries") or 0), rows[0]["starts_at"] if rows else None
 
     async def _list_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
-        """A list (or a batch of class attendees) has no next page: on to the next batch or phase."""
-        if cp.get("batch") is not None and cp["batch"] + 1 < cp.get("batches", 0):
-            cp.update(batch=cp["batch"] + 1, next=None)
-            return
-        cp.pop("batch", None)
-        cp.pop("batches", None)
+        """A list has no next page (every chain of it, on a full run): on to the next phase."""
+        cp.pop("chains", None)
         cp.update(phase=cp["phase"] + 1, next=None)
         await self._phase_done(s, cp, phase)
 
@@ -410,8 +494,13 @@ class RunExecutor:
         first: bool,
         api_url: str,
         sessions: async_sessionmaker[AsyncSession],
+        chain: int | None = None,
     ) -> None:
-        """One page: its records mirrored and the run's checkpoint moved past it, in one transaction."""
+        """One page: its records mirrored and the run's checkpoint moved past it, in one transaction.
+
+        `chain` is the page's chain on a full run (`_crawl_full_phase`); an incremental run's delta
+        is one chain, its next link `cp["next"]`.
+        """
         org, dna = self.run.org_id, self.d.settings.did_not_arrive
         records = _page_records(body, phase.resource)
         if first:
@@ -424,9 +513,9 @@ class RunExecutor:
             self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
         batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
         if cp["kind"] == "full" and phase.table is individual_appointments:
-            _watch_for_shift(cp, phase.part, body, records)
+            _watch_for_shift(cp, _chain_key(phase, chain), body, records)
             if next_url is None:
-                batch += await self._mend_shifts(cp, phase, api_url)
+                batch += await self._mend_shifts(cp, phase, api_url, chain)
         seen = max((r["updated_at"] for r in batch), default="")
         if seen > cp["seen"].get(phase.resource, ""):
             cp["seen"][phase.resource] = seen
@@ -444,7 +533,12 @@ class RunExecutor:
             if cp["kind"] == "incremental" and cp.get("boundary") and phase.table is individual_appointments:
                 await self._drop_stale_bases(s, cp, batch, records)
             await mirror.upsert(s, phase.table, batch)
-            if next_url is not None:
+            if chain is not None:
+                chains = cp["chains"]
+                chains[chain] = {"next": next_url, "done": next_url is None}
+                if all(c["done"] for c in chains):
+                    await self._list_done(s, cp, phase)
+            elif next_url is not None:
                 cp["next"] = next_url
             elif strict and await self._tie_check(s, cp, phase, api_url):
                 cp["next"] = self._first_url(cp, phase, api_url)  # now the inclusive delta
@@ -453,14 +547,16 @@ class RunExecutor:
                 await self._list_done(s, cp, phase)
             await self.d.runs.checkpoint(s, self.run.run_id, cp, self.progress)
 
-    async def _mend_shifts(self, cp: dict[str, Any], phase: Phase, api_url: str) -> list[dict[str, Any]]:
-        """The records a full crawl of `phase`'s list may have skipped (`_watch_for_shift`): each gap
+    async def _mend_shifts(
+        self, cp: dict[str, Any], phase: Phase, api_url: str, chain: int | None
+    ) -> list[dict[str, Any]]:
+        """The records a full crawl of `phase`'s chain may have skipped (`_watch_for_shift`): each gap
         read again by its `created_at` bounds, which no later move of the list can shift."""
         assert self.client is not None
-        gaps = cp.get("gaps", {}).pop(phase.part, [])
+        gaps = cp.get("gaps", {}).pop(_chain_key(phase, chain), [])
         rows: list[dict[str, Any]] = []
         for after, before in gaps:
-            filters = [*phase.star_filters, *self._part_filters(cp, phase)]
+            filters = [*phase.star_filters, *self._part_filters(cp, phase, chain)]
             filters += [f"created_at:>={after}", f"created_at:<={before}"]
             url = list_url(api_url, phase.resource, filters, self.d.settings.cliniko_per_page)
             self._plan(1)
@@ -476,7 +572,7 @@ class RunExecutor:
             log.info(
                 "full crawl: re-read the gaps a shifted list may have left",
                 org_id=self.run.org_id,
-                list=phase.part,
+                list=_chain_key(phase, chain),
                 gaps=len(gaps),
                 records=len(rows),
             )
@@ -620,21 +716,38 @@ class RunExecutor:
         return seen + timedelta(seconds=COUNT_CLOCK_SLACK_S) if seen is not None else None
 
     async def _fetch_patients(self, ids: list[str], api_url: str) -> None:
+        """The active patients the mirror lacks, by id, `cliniko_crawl_chains` requests at once;
+        each page written as it comes, in order."""
         assert self.client is not None
         per_page = self.d.settings.cliniko_per_page
-        self._plan(-(-len(ids) // per_page))
-        for start in range(0, len(ids), per_page):
-            chunk = ids[start : start + per_page]
+        chunks = [ids[start : start + per_page] for start in range(0, len(ids), per_page)]
+        self._plan(len(chunks))
+        gate = asyncio.Semaphore(self.d.settings.cliniko_crawl_chains)
+        org = self.run.org_id
+
+        async def fetch(chunk: list[str]) -> list[dict[str, Any]]:
+            assert self.client is not None
             url = list_url(api_url, "patients", ["id:=" + ",".join(chunk), "archived_at:*"], per_page)
             batch: list[dict[str, Any]] = []
-            async for body, _ in pages_from(self.client, url, ahead=0):
-                records = body.get("patients") or []
-                batch += to_rows.rows_of("patients", self.run.org_id, records, to_rows.patient_row, "count")
-            self.progress.pages += 1
-            self._sync_stats()
-            async with unit_of_work(self.d.sessions) as s:
-                await mirror.upsert(s, patients, batch)
-                await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
+            async with gate:
+                async for body, _ in pages_from(self.client, url, ahead=0):
+                    records = body.get("patients") or []
+                    batch += to_rows.rows_of("patients", org, records, to_rows.patient_row, "count")
+            return batch
+
+        fetches = [asyncio.ensure_future(fetch(chunk)) for chunk in chunks]
+        try:
+            for fetched in fetches:
+                batch = await fetched
+                self.progress.pages += 1
+                self._sync_stats()
+                async with unit_of_work(self.d.sessions) as s:
+                    await mirror.upsert(s, patients, batch)
+                    await self.d.runs.heartbeat(s, self.run.run_id, self.progress)
+        finally:
+            for fetched in fetches:
+                fetched.cancel()
+            await asyncio.gather(*fetches, return_exceptions=True)
 
     async def _publish(self, active: list[ActiveRow], infos: dict[str, PatientInfo]) -> None:
         """The snapshot's messages, then (once all are acknowledged) its snapshot_complete."""
@@ -664,6 +777,11 @@ def _page_records(body: dict[str, Any], resource: str) -> list[Any]:
     if not isinstance(records, list):
         raise PermanentError(f"Cliniko {resource} page has no {resource} list")
     return records
+
+
+def _chain_key(phase: Phase, chain: int | None) -> str:
+    """Where a chain's page ends and gaps are kept: its part, and its index when cut in ranges."""
+    return phase.part if chain is None else f"{phase.part}.{chain}"
 
 
 def _created_at(raw: dict[str, Any]) -> datetime | None:
