@@ -103,6 +103,17 @@ class CredentialsMissing(Exception):
     """The org has no usable Cliniko credentials: retrying will not help."""
 
 
+@dataclass(frozen=True)
+class ReadPage:
+    """A fetched page, read: its body, next link, records and their rows."""
+
+    body: dict[str, Any]
+    next_url: str | None
+    first: bool  # the first page of its chain
+    records: list[Any]
+    rows: list[dict[str, Any]]
+
+
 @dataclass
 class Deps:
     settings: Settings
@@ -376,12 +387,12 @@ class RunExecutor:
         # One chain reads two pages ahead; side by side, the other chains keep the writer busy (a
         # chain's page waits in `ready` while it fetches the next).
         ahead = 2 if width == 1 else 0
-        ready: asyncio.Queue[tuple[int, dict[str, Any], str | None, bool] | Exception]
-        ready = asyncio.Queue(maxsize=width)
+        ready: asyncio.Queue[tuple[int, ReadPage] | Exception] = asyncio.Queue(maxsize=width)
 
         async def walk() -> None:
-            """Chain after chain, each page handed to the writer (the one place the checkpoint
-            changes, so it never names a page whose records are not written)."""
+            """Chain after chain, each page made rows and handed to the writer (the one place the
+            checkpoint changes, so it never names a page whose records are not written; its time
+            goes to the database, while the walkers turn pages into rows)."""
             assert self.client is not None
             try:
                 for i in waiting:
@@ -389,7 +400,7 @@ class RunExecutor:
                     url = chains[i]["next"] or urls[i]
                     async with aclosing(pages_from(self.client, url, ahead)) as pages:
                         async for body, next_url in pages:
-                            await ready.put((i, body, next_url, first))
+                            await ready.put((i, self._read(phase, body, next_url, first)))
                             first = False
             except Exception as exc:
                 await ready.put(exc)
@@ -401,9 +412,9 @@ class RunExecutor:
                     got = await ready.get()
                     if isinstance(got, Exception):
                         raise got
-                    i, body, next_url, first = got
-                    await self._crawl_page(cp, phase, body, next_url, first, api_url, page_sessions, i)
-                    left -= next_url is None
+                    i, page = got
+                    await self._crawl_page(cp, phase, page, api_url, page_sessions, i)
+                    left -= page.next_url is None
         finally:
             for w in walkers:
                 w.cancel()
@@ -458,10 +469,7 @@ class RunExecutor:
     def _extent(self, body: dict[str, Any], phase: Phase) -> tuple[int, datetime | None]:
         """A one-record page's `total_entries` and its record's `starts_at`, read as the crawl
         reads records (an unreadable one fails the run, naming it)."""
-        records = _page_records(body, phase.resource)
-        rows = to_rows.rows_of(
-            phase.resource, self.run.org_id, records, phase.row, self.d.settings.did_not_arrive
-        )
+        rows = self._read(phase, body, None, False).rows
         return int(body.get("total_entries") or 0), rows[0]["starts_at"] if rows else None
 
     async def _list_done(self, s: AsyncSession, cp: dict[str, Any], phase: Phase) -> None:
@@ -482,16 +490,24 @@ class RunExecutor:
                 cp["unproven"].append(phase.resource)
         async with one_connection(self.d.sessions) as page_sessions:
             async for body, next_url in pages:
-                await self._crawl_page(cp, phase, body, next_url, first, api_url, page_sessions)
+                await self._crawl_page(
+                    cp, phase, self._read(phase, body, next_url, first), api_url, page_sessions
+                )
                 first = False
+
+    def _read(self, phase: Phase, body: Any, next_url: str | None, first: bool) -> ReadPage:
+        """A page's records and their rows (an unreadable record fails the run, naming it)."""
+        records = _page_records(body, phase.resource)
+        rows = to_rows.rows_of(
+            phase.resource, self.run.org_id, records, phase.row, self.d.settings.did_not_arrive
+        )
+        return ReadPage(body, next_url, first, records, rows)
 
     async def _crawl_page(
         self,
         cp: dict[str, Any],
         phase: Phase,
-        body: Any,
-        next_url: str | None,
-        first: bool,
+        page: ReadPage,
         api_url: str,
         sessions: async_sessionmaker[AsyncSession],
         chain: int | None = None,
@@ -501,9 +517,8 @@ class RunExecutor:
         `chain` is the page's chain on a full run (`_crawl_full_phase`); an incremental run's delta
         is one chain, its next link `cp["next"]`.
         """
-        org, dna = self.run.org_id, self.d.settings.did_not_arrive
-        records = _page_records(body, phase.resource)
-        if first:
+        body, next_url, records, batch = page.body, page.next_url, page.records, page.rows
+        if page.first:
             total = int(body.get("total_entries") or 0)
             if cp["kind"] == "incremental" and self._strict(cp, phase):
                 cp["gt_total"][phase.resource] = total
@@ -511,7 +526,6 @@ class RunExecutor:
             self.progress.pages_total = known + max(1, math.ceil(total / self.d.settings.cliniko_per_page))
         if cp["kind"] == "full":
             self._crawl_start(cp)  # fixed at the first page, kept with its checkpoint
-        batch = to_rows.rows_of(phase.resource, org, records, phase.row, dna)
         if cp["kind"] == "full" and phase.table is individual_appointments:
             _watch_for_shift(cp, _chain_key(phase, chain), body, records)
             if next_url is None:
