@@ -15,6 +15,7 @@ from bench.report import RESULTS, BenchResult
 BENCHMARKS: list[str] = [
     "projector_throughput",
     "cliniko_sync",
+    "cliniko_chains",
     "webhook_ingest",
     "contact_latency",
     "clio_sync",

@@ -42,7 +42,14 @@ def test_a_small_list_or_one_chain_is_not_cut() -> None:
     assert cut(LO, HI, 99, chains=4, min_pages=50) == [[None, None]]  # each cut costs a part page
     assert cut(LO, HI, 4750, chains=1, min_pages=50) == [[None, None]]
     assert cut(HI, LO, 4750, chains=4, min_pages=50) == [[None, None]]
-    assert len(cut(LO, HI, 150, chains=4, min_pages=50)) == 3
+    assert len(cut(LO, HI, 150, chains=4, min_pages=50)) == 3  # fewer ranges than chains
+
+
+def test_more_ranges_than_chains_come_in_whole_rounds() -> None:
+    # 5 ranges for 4 chains would leave the fifth read alone at the end: 4 instead.
+    assert len(cut(LO, HI, 285, chains=4, min_pages=50)) == 4
+    assert len(cut(LO, HI, 450, chains=4, min_pages=50)) == 8
+    assert len(cut(LO, HI, 450, chains=3, min_pages=50)) == 9
 
 
 def test_a_span_of_a_few_seconds_gives_no_empty_or_repeated_bound() -> None:

@@ -20,12 +20,16 @@ Range = list[str | None]  # [from (>=), before (<)]: None is the part's own boun
 
 
 def cut(lo: datetime, hi: datetime, pages: int, *, chains: int, min_pages: int) -> list[Range]:
-    """[lo, hi) cut into up to `chains * RANGES_PER_CHAIN` ranges of `min_pages` pages or more.
+    """[lo, hi) cut into up to `chains * RANGES_PER_CHAIN` ranges of `min_pages` pages or more
+    (a multiple of `chains` when there are more ranges than chains).
 
     The first range is open below and the last open above, so a record outside [lo, hi) when the
     bounds were read (booked meanwhile) is still in one of them. A single range is the whole part.
     """
     n = max(1, min(pages // max(min_pages, 1), chains * RANGES_PER_CHAIN))
+    if n > chains:
+        # A whole number of ranges a chain: one range more would be read alone at the end.
+        n -= n % chains
     if n == 1 or chains <= 1 or hi <= lo:
         return [[None, None]]
     cuts = sorted({cliniko_time(lo + (hi - lo) * k / n) for k in range(1, n)})
