@@ -10,15 +10,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from aiokafka import AIOKafkaConsumer
 from pydantic import SecretStr
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, text
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, offline_cliniko_org
 from practice_sync_common import topics
-from practice_sync_common.db import unit_of_work
+from practice_sync_common.db import driver_connection, unit_of_work
 from practice_sync_common.events import Provider
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_common.settings import CommonSettings
@@ -106,6 +107,35 @@ async def test_a_run_goes_through_claim_checkpoint_and_success(runtime: ServiceR
         assert (
             await repo.claim(s, run_id, stale_after=timedelta(seconds=0)) is None
         )  # finished stays finished
+
+
+async def test_a_statement_and_the_checkpoint_are_committed_together_or_not_at_all(
+    runtime: ServiceRuntime,
+) -> None:
+    """`checkpoint_with`: a crawl's page and its checkpoint in one statement on the driver's
+    connection. Both land; when the page is refused, neither does and the old checkpoint stays."""
+    repo = repo_for(runtime)
+    run_id = uuid.uuid4()
+    pages = f'"{runtime.schema}"."pages"'
+    async with unit_of_work(runtime.sessions) as s:
+        await s.execute(text(f"CREATE TABLE {pages} (id int PRIMARY KEY, body varchar(5) NOT NULL)"))
+        await repo.create(s, run_id=run_id, org_id="org-w", provider="cliniko", mode="full")
+        await repo.checkpoint(s, run_id, {"next": "page=1"}, SyncProgress(pages=0))
+    insert_page = f"INSERT INTO {pages} SELECT * FROM unnest($1::int[], $2::text[])"
+    async with driver_connection(runtime.sessions) as conn:
+        await repo.checkpoint_with(
+            conn, insert_page, [[1, 2], ["a", "b"]], run_id, {"next": "page=2"}, SyncProgress(pages=1)
+        )
+        with pytest.raises(asyncpg.StringDataRightTruncationError):
+            await repo.checkpoint_with(
+                conn, insert_page, [[3], ["too long"]], run_id, {"next": "page=3"}, SyncProgress(pages=2)
+            )
+        assert not conn.is_in_transaction()  # nothing left open on the connection
+    async with unit_of_work(runtime.sessions) as s:
+        ids = (await s.execute(text(f"SELECT id FROM {pages} ORDER BY id"))).scalars().all()
+        run = await repo.get(s, run_id)
+    assert ids == [1, 2]
+    assert run is not None and run.checkpoint == {"next": "page=2"} and run.progress.pages == 1
 
 
 async def test_a_dead_workers_run_is_resumable_with_its_checkpoint(runtime: ServiceRuntime) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import asyncpg
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
@@ -51,6 +52,21 @@ async def one_connection(
     engine = sessions.kw["bind"]
     async with engine.connect() as conn:
         yield async_sessionmaker(class_=sessions.class_, **{**sessions.kw, "bind": conn})
+
+
+@asynccontextmanager
+async def driver_connection(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
+    """The driver's own connection (asyncpg) behind `sessions`' engine, checked out for the block.
+
+    For the few statements whose cost per call matters more than the session's conveniences (a
+    crawl's page and its checkpoint, `SyncRunRepository.checkpoint_with`). It comes from the same
+    pool, with the same server settings; nothing of the session's (its transaction, its
+    `hide_parameters`) applies to it, and asyncpg's errors name no parameter values.
+    """
+    engine = sessions.kw["bind"]
+    async with engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        yield raw.driver_connection
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -36,14 +36,30 @@ async def upsert(session: AsyncSession, table: Table, rows: Sequence[Mapping[str
     """
     if not rows:
         return
+    await session.execute(_upsert_statement(table), {"rows": page_rows(table, rows)})
+
+
+def page_rows(table: Table, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
+    """A page's rows as values of the table's row type, one per record."""
     # Within one page an id can repeat only if the provider repeats it; keep the last.
     unique = list({(r["org_id"], r["id"]): r for r in rows}.values())
     row_of = itemgetter(*(c.name for c in table.columns))  # a row type's fields, in column order
-    await session.execute(_upsert_statement(table), {"rows": [row_of(r) for r in unique]})
+    return [row_of(r) for r in unique]
+
+
+@lru_cache(maxsize=16)
+def upsert_sql(table: Table) -> str:
+    """`upsert` as the driver's SQL, its one parameter `$1` = `page_rows(table, rows)`: for
+    `SyncRunRepository.checkpoint_with`, the page and the run's checkpoint in one statement."""
+    return _upsert_sql(table, "$1")
 
 
 @lru_cache(maxsize=16)
 def _upsert_statement(table: Table) -> TextClause:
+    return text(_upsert_sql(table, ":rows"))
+
+
+def _upsert_sql(table: Table, rows: str) -> str:
     # Every table is also a composite type of its columns, in their order, with their types: a
     # value longer than its varchar(n) is refused, as by a plain insert.
     columns = [c.name for c in table.columns]
@@ -51,8 +67,8 @@ def _upsert_statement(table: Table) -> TextClause:
     updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in columns if n not in keys)
     on_conflict = f"DO UPDATE SET {updates}" if updates else "DO NOTHING"
     name = f'"{table.schema}"."{table.name}"'
-    return text(
-        f"INSERT INTO {name} SELECT * FROM unnest(CAST(:rows AS {name}[])) "  # noqa: S608 - our own table
+    return (
+        f"INSERT INTO {name} SELECT * FROM unnest(CAST({rows} AS {name}[])) "  # noqa: S608 - our own table
         f"ON CONFLICT ({', '.join(keys)}) {on_conflict}"
     )
 

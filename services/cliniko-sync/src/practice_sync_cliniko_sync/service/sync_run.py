@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 from faststream.kafka import KafkaBroker
 from sqlalchemy import Table
@@ -47,7 +48,7 @@ from practice_sync_cliniko_sync.service.snapshot_messages import active_patient_
 from practice_sync_cliniko_sync.settings import Settings
 from practice_sync_common import topics
 from practice_sync_common.batch_publisher import KeyedBatchPublisher
-from practice_sync_common.db import one_connection, unit_of_work
+from practice_sync_common.db import driver_connection, one_connection, unit_of_work
 from practice_sync_common.dead_letter import PermanentError
 from practice_sync_common.events import ActivePatientsComputed, SnapshotComplete, envelope
 from practice_sync_common.logging import get_logger
@@ -407,13 +408,16 @@ class RunExecutor:
 
         walkers = [asyncio.create_task(walk()) for _ in range(width)]
         try:
-            async with one_connection(self.d.sessions) as page_sessions:
+            async with (
+                one_connection(self.d.sessions) as page_sessions,
+                driver_connection(self.d.sessions) as driver,
+            ):
                 while left:
                     got = await ready.get()
                     if isinstance(got, Exception):
                         raise got
                     i, page = got
-                    await self._crawl_page(cp, phase, page, api_url, page_sessions, i)
+                    await self._crawl_page(cp, phase, page, api_url, page_sessions, i, driver)
                     left -= page.next_url is None
         finally:
             for w in walkers:
@@ -511,11 +515,13 @@ class RunExecutor:
         api_url: str,
         sessions: async_sessionmaker[AsyncSession],
         chain: int | None = None,
+        driver: asyncpg.Connection | None = None,
     ) -> None:
         """One page: its records mirrored and the run's checkpoint moved past it, in one transaction.
 
-        `chain` is the page's chain on a full run (`_crawl_full_phase`); an incremental run's delta
-        is one chain, its next link `cp["next"]`.
+        `chain` is the page's chain on a full run (`_crawl_full_phase`), and `driver` its connection
+        for the pages that do not end the list: each is one statement, page and checkpoint
+        (`checkpoint_with`). An incremental run's delta is one chain, its next link `cp["next"]`.
         """
         body, next_url, records, batch = page.body, page.next_url, page.records, page.rows
         if page.first:
@@ -542,16 +548,21 @@ class RunExecutor:
         self.progress.pages += 1
         self.progress.records += len(batch)
         self._sync_stats()
+        if chain is not None:
+            chains = cp["chains"]
+            chains[chain] = {"next": next_url, "done": next_url is None}
+            if driver is not None and not all(c["done"] for c in chains):
+                rows = mirror.page_rows(phase.table, batch)
+                sql = mirror.upsert_sql(phase.table)
+                await self.d.runs.checkpoint_with(driver, sql, [rows], self.run.run_id, cp, self.progress)
+                return
         strict = cp["kind"] == "incremental" and self._strict(cp, phase)
         async with unit_of_work(sessions) as s:
             if cp["kind"] == "incremental" and cp.get("boundary") and phase.table is individual_appointments:
                 await self._drop_stale_bases(s, cp, batch, records)
             await mirror.upsert(s, phase.table, batch)
-            if chain is not None:
-                chains = cp["chains"]
-                chains[chain] = {"next": next_url, "done": next_url is None}
-                if all(c["done"] for c in chains):
-                    await self._list_done(s, cp, phase)
+            if chain is not None:  # the list's last page: its marks with the phase's end
+                await self._list_done(s, cp, phase)
             elif next_url is not None:
                 cp["next"] = next_url
             elif strict and await self._tie_check(s, cp, phase, api_url):
