@@ -19,7 +19,7 @@ from sqlalchemy import MetaData, text
 
 from practice_sync_cli.testing_stack import SERVICE_TOKENS, Stack, offline_cliniko_org
 from practice_sync_common import topics
-from practice_sync_common.db import driver_connection, unit_of_work
+from practice_sync_common.db import driver_connection, one_connection, unit_of_work
 from practice_sync_common.events import Provider
 from practice_sync_common.runtime import ServiceRuntime
 from practice_sync_common.settings import CommonSettings
@@ -122,7 +122,7 @@ async def test_a_statement_and_the_checkpoint_are_committed_together_or_not_at_a
         await repo.create(s, run_id=run_id, org_id="org-w", provider="cliniko", mode="full")
         await repo.checkpoint(s, run_id, {"next": "page=1"}, SyncProgress(pages=0))
     insert_page = f"INSERT INTO {pages} SELECT * FROM unnest($1::int[], $2::text[])"
-    async with driver_connection(runtime.sessions) as conn:
+    async with one_connection(runtime.sessions) as held, driver_connection(held) as conn:
         await repo.checkpoint_with(
             conn, insert_page, [[1, 2], ["a", "b"]], run_id, {"next": "page=2"}, SyncProgress(pages=1)
         )
@@ -131,11 +131,14 @@ async def test_a_statement_and_the_checkpoint_are_committed_together_or_not_at_a
                 conn, insert_page, [[3], ["too long"]], run_id, {"next": "page=3"}, SyncProgress(pages=2)
             )
         assert not conn.is_in_transaction()  # nothing left open on the connection
+        async with unit_of_work(held) as s:  # the session's work goes on on the same connection
+            await repo.heartbeat(s, run_id, SyncProgress(pages=1, records=2))
     async with unit_of_work(runtime.sessions) as s:
         ids = (await s.execute(text(f"SELECT id FROM {pages} ORDER BY id"))).scalars().all()
         run = await repo.get(s, run_id)
     assert ids == [1, 2]
-    assert run is not None and run.checkpoint == {"next": "page=2"} and run.progress.pages == 1
+    assert run is not None and run.checkpoint == {"next": "page=2"}
+    assert run.progress.pages == 1 and run.progress.records == 2
 
 
 async def test_a_dead_workers_run_is_resumable_with_its_checkpoint(runtime: ServiceRuntime) -> None:

@@ -7,7 +7,13 @@ from contextlib import asynccontextmanager
 
 import asyncpg
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 
 def make_engine(url: str, *, pool_size: int = 5, application_name: str = "practice-sync") -> AsyncEngine:
@@ -56,17 +62,21 @@ async def one_connection(
 
 @asynccontextmanager
 async def driver_connection(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[asyncpg.Connection]:
-    """The driver's own connection (asyncpg) behind `sessions`' engine, checked out for the block.
+    """The driver's own connection (asyncpg) under `sessions`: the one `one_connection` holds, or
+    one checked out of the engine's pool for the block.
 
     For the few statements whose cost per call matters more than the session's conveniences (a
-    crawl's page and its checkpoint, `SyncRunRepository.checkpoint_with`). It comes from the same
-    pool, with the same server settings; nothing of the session's (its transaction, its
-    `hide_parameters`) applies to it, and asyncpg's errors name no parameter values.
+    crawl's page and its checkpoint, `SyncRunRepository.checkpoint_with`). Use it between units of
+    work, never inside one: a statement on it runs outside any transaction the session has open.
+    Nothing of the session's (its transaction, its `hide_parameters`) applies to it; asyncpg's
+    errors name no parameter values.
     """
-    engine = sessions.kw["bind"]
-    async with engine.connect() as conn:
-        raw = await conn.get_raw_connection()
-        yield raw.driver_connection
+    bind = sessions.kw["bind"]
+    if isinstance(bind, AsyncConnection):  # held for the block by one_connection: share it
+        yield (await bind.get_raw_connection()).driver_connection
+        return
+    async with bind.connect() as conn:
+        yield (await conn.get_raw_connection()).driver_connection
 
 
 async def ping(engine: AsyncEngine) -> None:

@@ -410,7 +410,7 @@ class RunExecutor:
         try:
             async with (
                 one_connection(self.d.sessions) as page_sessions,
-                driver_connection(self.d.sessions) as driver,
+                driver_connection(page_sessions) as driver,  # the same connection
             ):
                 while left:
                     got = await ready.get()
