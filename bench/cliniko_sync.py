@@ -248,7 +248,10 @@ async def _measure(
         run_id = await _request(sync_api, ORG, "full")
         # Sampled from near the crawl's end on, for the pipeline's window: a pass over the process
         # table every 50 ms took a fifth of a core, which the crawl's rate would have paid for.
-        run = await _wait(sync_api, run_id, near_end=timeline.start)
+        # The crawl's requests are at least the two appointment lists' pages: the timeline starts when
+        # the run has made all but NEAR_END_PAGES of those.
+        crawl_at_least = _pages(counts["individual_appointments"]) + _pages(counts["group_appointments"])
+        run = await _wait(sync_api, run_id, near_end=(timeline.start, crawl_at_least - NEAR_END_PAGES))
         wall = time.perf_counter() - started
         sampler.cancel()
         if run["status"] != "succeeded":
@@ -449,20 +452,21 @@ async def _request(c: httpx.AsyncClient, org: str, mode: str) -> str:
 
 
 async def _wait(
-    c: httpx.AsyncClient, run_id: str, near_end: Callable[[], None] | None = None
+    c: httpx.AsyncClient, run_id: str, near_end: tuple[Callable[[], None], int] | None = None
 ) -> dict[str, Any]:
-    """The run once finished; `near_end` is called once, when its crawl has at most NEAR_END_PAGES
-    pages of the lists known so far left (or when it finishes), before it computes and publishes."""
+    """The run once finished; `near_end` = (call, requests): the call is made once, when the run has
+    made that many requests (or finishes). Not from the run's pages left: `pages_total` counts only
+    the lists begun, so early in the run (the window first) it was always near, and the timeline's
+    pass over the process table every 50 ms took a sixth of a core for the whole crawl."""
     deadline = time.monotonic() + RUN_TIMEOUT_S
     while True:
         r = await c.get(f"/admin/syncs/{run_id}")
         if r.status_code == 200:
             body: dict[str, Any] = r.json()
             progress = body.get("progress") or {}
-            left = (progress.get("pages_total") or math.inf) - (progress.get("pages") or 0)
             finished = body["status"] in ("succeeded", "failed")
-            if near_end is not None and (left <= NEAR_END_PAGES or finished):
-                near_end()
+            if near_end is not None and ((progress.get("requests") or 0) >= near_end[1] or finished):
+                near_end[0]()
                 near_end = None
             if finished:
                 return body
