@@ -24,14 +24,21 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-from bench.cliniko_sync import ADMIN, SYNC_TOKEN, Procs, _ready, _request, _wait
+from bench.cliniko_sync import (
+    ADMIN,
+    Procs,
+    _ready,
+    _request,
+    _wait,
+    embedded_stack,
+    spawn_cliniko_sync,
+    spawn_credentials,
+)
 from bench.report import BenchResult
 
 PATIENTS = int(os.environ.get("BENCH_CHAINS_PATIENTS", "3000"))
@@ -46,10 +53,6 @@ def run() -> BenchResult:
 
 
 async def _run() -> BenchResult:
-    from practice_sync_common.embedded.kafka import EmbeddedBroker
-    from practice_sync_common.embedded.postgres import EmbeddedPostgres
-    from practice_sync_common.embedded.procs import free_port
-
     result = BenchResult(
         "cliniko_chains",
         params={
@@ -59,27 +62,14 @@ async def _run() -> BenchResult:
             "latency_ms": LATENCY_MS,
         },
     )
-    with tempfile.TemporaryDirectory(prefix="bench-chains-") as tmp_name:
-        tmp = Path(tmp_name)
-        os.chmod(tmp, 0o755)  # postgres runs as another user and must reach it
-        pg = EmbeddedPostgres(tmp / "pg", free_port())
-        broker = EmbeddedBroker(free_port())
-        procs = Procs(tmp)
-        try:
-            await asyncio.to_thread(pg.start)
-            await asyncio.to_thread(broker.start)
-            await _measure(result, procs, pg.url, broker.bootstrap)
-        finally:
-            procs.stop_all()
-            await asyncio.to_thread(broker.stop)
-            await asyncio.to_thread(pg.stop)
+    async with embedded_stack("bench-chains-") as (procs, pg, broker):
+        await _measure(result, procs, pg.url, broker.bootstrap)
     return result
 
 
 async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: str) -> None:
     from practice_sync_cliniko_sync.settings import Settings
     from practice_sync_common.embedded.procs import free_port, stop
-    from practice_sync_credentials.domain.keyring import generate_key_entry
 
     py = sys.executable
     common = {
@@ -96,18 +86,7 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
         [py, "-m", "practice_sync_cli", "sandbox", "cliniko", "--port", str(ports["sandbox"]), *account],
         {},
     )
-    credentials = procs.spawn(
-        "credentials",
-        [py, "-m", "practice_sync_credentials"],
-        {
-            **common,
-            "HTTP_PORT": str(ports["credentials"]),
-            "CREDENTIALS_KEYRING": generate_key_entry("k1"),
-            "PRACTICE_SYNC_SERVICE_TOKENS": f"cliniko-sync:{SYNC_TOKEN}",
-            "CLIO_REFRESH_INTERVAL_S": "0",
-            "CREDENTIALS_ALLOW_PRIVATE_URLS": "true",  # the sandbox is on loopback
-        },
-    )
+    credentials = spawn_credentials(procs, common, ports["credentials"])
     await _ready(f"{urls['sandbox']}/_sandbox/health", sandbox, "the Cliniko sandbox")
     await _ready(f"{urls['credentials']}/readyz", credentials, "credentials")
     admin = {"Authorization": f"Bearer {ADMIN}"}
@@ -123,18 +102,14 @@ async def _measure(result: BenchResult, procs: Procs, db_url: str, bootstrap: st
             (await creds.post("/admin/orgs", json={"id": org, "name": org})).raise_for_status()
             body = {"api_key": KEY, "api_url": f"{urls['sandbox']}/v1", "validate": False}
             (await creds.put(f"/admin/orgs/{org}/credentials/cliniko", json=body)).raise_for_status()
-            sync = procs.spawn(
+            sync = spawn_cliniko_sync(
+                procs,
                 f"cliniko-sync-{chains}",
-                [py, "-m", "practice_sync_cliniko_sync"],
-                {
-                    **common,
-                    "HTTP_PORT": str(ports["sync"]),
-                    "PRACTICE_SYNC_SERVICE_TOKEN": SYNC_TOKEN,
-                    "CREDENTIALS_URL": urls["credentials"],
-                    "CLINIKO_RATE_LIMIT_PER_MIN": str(RATE_PER_MIN),
-                    "CLINIKO_CRAWL_CHAINS": str(chains),
-                    "CLINIKO_TOTALS_METHOD": "history_crawl",
-                },
+                {**common, "CREDENTIALS_URL": urls["credentials"]},
+                ports["sync"],
+                CLINIKO_RATE_LIMIT_PER_MIN=str(RATE_PER_MIN),
+                CLINIKO_CRAWL_CHAINS=str(chains),
+                CLINIKO_TOTALS_METHOD="history_crawl",
             )
             await _ready(f"{urls['sync']}/readyz", sync, "cliniko-sync")
             await asyncio.sleep(8)  # the consumer group joins (~3 s on the embedded broker)

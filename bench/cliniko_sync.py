@@ -48,11 +48,12 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import Popen
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psutil
@@ -60,6 +61,10 @@ import psutil
 from bench import baseline
 from bench.cpu import CpuTimeline
 from bench.report import BenchResult
+
+if TYPE_CHECKING:
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+    from practice_sync_common.embedded.postgres import EmbeddedPostgres
 
 PATIENTS = int(os.environ.get("BENCH_CLINIKO_PATIENTS", "50000"))
 APPOINTMENTS = int(os.environ.get("BENCH_CLINIKO_APPOINTMENTS", "500000"))
@@ -98,6 +103,14 @@ class Procs:
             stop(proc)
 
 
+def spawn_cliniko_sync(
+    procs: Procs, log: str, common: dict[str, str], port: int, **settings: str
+) -> Popen[bytes]:
+    """cliniko-sync on `port`, presenting its token to credentials, with `settings` (env names)."""
+    env = {**common, "HTTP_PORT": str(port), "PRACTICE_SYNC_SERVICE_TOKEN": SYNC_TOKEN, **settings}
+    return procs.spawn(log, [sys.executable, "-m", "practice_sync_cliniko_sync"], env)
+
+
 async def _ready(url: str, proc: Popen[bytes], what: str, wait_s: float = 180) -> None:
     deadline = time.monotonic() + wait_s
     async with httpx.AsyncClient(timeout=5) as c:
@@ -115,9 +128,6 @@ async def _ready(url: str, proc: Popen[bytes], what: str, wait_s: float = 180) -
 
 
 async def _run() -> BenchResult:
-    from practice_sync_common.embedded.kafka import EmbeddedBroker
-    from practice_sync_common.embedded.postgres import EmbeddedPostgres
-    from practice_sync_common.embedded.procs import free_port
 
     result = BenchResult(
         "cliniko_sync",
@@ -128,7 +138,22 @@ async def _run() -> BenchResult:
             "window_days": WINDOW_DAYS,
         },
     )
-    with tempfile.TemporaryDirectory(prefix="bench-cliniko-") as tmp_name:
+    async with embedded_stack("bench-cliniko-") as (procs, pg, broker):
+        assert pg.proc is not None and broker.proc is not None
+        trees = {"postgres": pg.proc.pid, "broker": broker.proc.pid}
+        await _measure(result, procs, pg.url, broker.bootstrap, trees)
+    return result
+
+
+@asynccontextmanager
+async def embedded_stack(prefix: str) -> AsyncIterator[tuple[Procs, EmbeddedPostgres, EmbeddedBroker]]:
+    """A temporary directory with an embedded Postgres and broker started in it, and the `Procs`
+    that spawn the rest there; everything stopped and removed when the block ends."""
+    from practice_sync_common.embedded.kafka import EmbeddedBroker
+    from practice_sync_common.embedded.postgres import EmbeddedPostgres
+    from practice_sync_common.embedded.procs import free_port
+
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp_name:
         tmp = Path(tmp_name)
         os.chmod(tmp, 0o755)  # postgres runs as another user and must reach it
         pg = EmbeddedPostgres(tmp / "pg", free_port())
@@ -137,21 +162,35 @@ async def _run() -> BenchResult:
         try:
             await asyncio.to_thread(pg.start)
             await asyncio.to_thread(broker.start)
-            assert pg.proc is not None and broker.proc is not None
-            trees = {"postgres": pg.proc.pid, "broker": broker.proc.pid}
-            await _measure(result, procs, pg.url, broker.bootstrap, trees)
+            yield procs, pg, broker
         finally:
             procs.stop_all()
             await asyncio.to_thread(broker.stop)
             await asyncio.to_thread(pg.stop)
-    return result
+
+
+def spawn_credentials(procs: Procs, common: dict[str, str], port: int) -> Popen[bytes]:
+    """The credentials service with a generated key ring, serving cliniko-sync's token."""
+    from practice_sync_credentials.domain.keyring import generate_key_entry
+
+    return procs.spawn(
+        "credentials",
+        [sys.executable, "-m", "practice_sync_credentials"],
+        {
+            **common,
+            "HTTP_PORT": str(port),
+            "CREDENTIALS_KEYRING": generate_key_entry("k1"),
+            "PRACTICE_SYNC_SERVICE_TOKENS": f"cliniko-sync:{SYNC_TOKEN}",
+            "CLIO_REFRESH_INTERVAL_S": "0",
+            "CREDENTIALS_ALLOW_PRIVATE_URLS": "true",  # the sandbox is on loopback
+        },
+    )
 
 
 async def _measure(
     result: BenchResult, procs: Procs, db_url: str, bootstrap: str, trees: dict[str, int]
 ) -> None:
     from practice_sync_common.embedded.procs import free_port, stop
-    from practice_sync_credentials.domain.keyring import generate_key_entry
 
     py = sys.executable
     common = {
@@ -180,29 +219,14 @@ async def _measure(
         ],
         {},
     )
-    credentials = procs.spawn(
-        "credentials",
-        [py, "-m", "practice_sync_credentials"],
-        {
-            **common,
-            "HTTP_PORT": str(ports["credentials"]),
-            "CREDENTIALS_KEYRING": generate_key_entry("k1"),
-            "PRACTICE_SYNC_SERVICE_TOKENS": f"cliniko-sync:{SYNC_TOKEN}",
-            "CLIO_REFRESH_INTERVAL_S": "0",
-            "CREDENTIALS_ALLOW_PRIVATE_URLS": "true",  # the sandbox is on loopback
-        },
-    )
-    sync_proc = procs.spawn(
+    credentials = spawn_credentials(procs, common, ports["credentials"])
+    sync_proc = spawn_cliniko_sync(
+        procs,
         "cliniko-sync",
-        [py, "-m", "practice_sync_cliniko_sync"],
-        {
-            **common,
-            "HTTP_PORT": str(ports["sync"]),
-            "PRACTICE_SYNC_SERVICE_TOKEN": SYNC_TOKEN,
-            "CREDENTIALS_URL": urls["credentials"],
-            "CLINIKO_RATE_LIMIT_PER_MIN": str(RATE_PER_MIN),
-            "ACTIVE_WINDOW_DAYS": str(WINDOW_DAYS),
-        },
+        {**common, "CREDENTIALS_URL": urls["credentials"]},
+        ports["sync"],
+        CLINIKO_RATE_LIMIT_PER_MIN=str(RATE_PER_MIN),
+        ACTIVE_WINDOW_DAYS=str(WINDOW_DAYS),
     )
 
     def spawn_projector(log: str) -> Popen[bytes]:
