@@ -548,10 +548,12 @@ class RunExecutor:
         self.progress.pages += 1
         self.progress.records += len(batch)
         self._sync_stats()
+        list_ends = False  # a full run's list: every chain of it done with this page
         if chain is not None:
             chains = cp["chains"]
             chains[chain] = {"next": next_url, "done": next_url is None}
-            if driver is not None and not all(c["done"] for c in chains):
+            list_ends = all(c["done"] for c in chains)
+            if driver is not None and not list_ends:
                 rows = mirror.page_rows(phase.table, batch)
                 sql = mirror.upsert_sql(phase.table)
                 await self.d.runs.checkpoint_with(driver, sql, [rows], self.run.run_id, cp, self.progress)
@@ -561,8 +563,9 @@ class RunExecutor:
             if cp["kind"] == "incremental" and cp.get("boundary") and phase.table is individual_appointments:
                 await self._drop_stale_bases(s, cp, batch, records)
             await mirror.upsert(s, phase.table, batch)
-            if chain is not None:  # the list's last page: its marks with the phase's end
-                await self._list_done(s, cp, phase)
+            if chain is not None:
+                if list_ends:  # the list's last page: its marks with the phase's end
+                    await self._list_done(s, cp, phase)
             elif next_url is not None:
                 cp["next"] = next_url
             elif strict and await self._tie_check(s, cp, phase, api_url):
