@@ -9,7 +9,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from .._kit.clock import ClockDateHeader
 from . import control, routes
 from .config import ClinikoSandboxConfig
-from .guard import guard
+from .guard import Guard
 from .http import json_response, not_found
 from .state import SandboxState
 
@@ -28,7 +28,7 @@ def create_app(config: ClinikoSandboxConfig | None = None) -> FastAPI:
     )
     app.state.sandbox = state
     app.add_middleware(ClockDateHeader, clock=state.clock)
-    app.middleware("http")(guard)
+    app.add_middleware(Guard)
     app.include_router(routes.router)
     app.include_router(control.router)
 

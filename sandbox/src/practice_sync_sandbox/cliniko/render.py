@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from .account import Account
@@ -12,17 +12,22 @@ from .names import APPOINTMENT_TYPES, CANCELLATION_REASONS
 from .table import NULL
 from .timefmt import fmt_date, fmt_ts
 
+_NONE: dict[str, Any] = {}  # a record without overrides (read, never written)
+
+
+def _blank_ts(v: int) -> str | None:
+    return "" if v == NULL else fmt_ts(v)
+
 
 @dataclass(frozen=True)
 class Renderer:
     acc: Account
     base: str  # e.g. http://127.0.0.1:8102/v1
     blank_dates: bool = False  # legacy: "" instead of null for empty dates
+    ts: Callable[[int], str | None] = field(init=False, repr=False)
 
-    def ts(self, v: int) -> str | None:
-        if v == NULL:
-            return "" if self.blank_dates else None
-        return fmt_ts(v)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ts", _blank_ts if self.blank_dates else fmt_ts)
 
     def link(self, path: str) -> dict[str, Any]:
         return {"links": {"self": f"{self.base}/{path}"}}
@@ -104,51 +109,67 @@ class Renderer:
         }
 
     def individual_appointment(self, r: int, legacy: bool = False) -> dict[str, Any]:
+        # The list's hot path (hundreds of thousands of records in a full crawl): links and times
+        # are built inline, without a method call each.
         acc = self.acc
         c = acc.appointments.cols
+        ts = self.ts
+        base = self.base
         aid = acc.appointments.id_of(r)
         patient = c["patient"][r]
-        over = acc.overrides.get(("individual_appointments", r), {})
+        names = acc.patients.cols
+        over = acc.overrides.get(("individual_appointments", r), _NONE)
         reason = c["cancellation_reason"][r]
         rep = c["repeated_from"][r]
+        starts_at = c["starts_at"][r]
         out: dict[str, Any] = {"id": str(aid)}
         if legacy:
-            out["appointment_start"] = self.ts(c["starts_at"][r])
-            out["appointment_end"] = self.ts(c["ends_at"][r])
+            out["appointment_start"] = ts(starts_at)
+            out["appointment_end"] = ts(c["ends_at"][r])
         out.update(
             {
-                "starts_at": self.ts(c["starts_at"][r]),
-                "ends_at": self.ts(c["ends_at"][r]),
-                "created_at": self.ts(c["created_at"][r]),
-                "updated_at": self.ts(c["updated_at"][r]),
-                "cancelled_at": self.ts(c["cancelled_at"][r]),
+                "starts_at": ts(starts_at),
+                "ends_at": ts(c["ends_at"][r]),
+                "created_at": ts(c["created_at"][r]),
+                "updated_at": ts(c["updated_at"][r]),
+                "cancelled_at": ts(c["cancelled_at"][r]),
                 "cancellation_reason": None if reason == NULL else reason,
                 "cancellation_reason_description": CANCELLATION_REASONS.get(reason),
                 "cancellation_note": over.get("cancellation_note"),
-                "archived_at": self.ts(c["archived_at"][r]),
-                "deleted_at": self.ts(c["deleted_at"][r]),
+                "archived_at": ts(c["archived_at"][r]),
+                "deleted_at": ts(c["deleted_at"][r]),
                 "did_not_arrive": bool(c["did_not_arrive"][r]),
                 "patient_arrived": bool(c["patient_arrived"][r]),
-                "patient_name": f"{acc.patients.get('first_name', patient)} "
-                f"{acc.patients.get('last_name', patient)}",
+                "patient_name": f"{names['first_name'][patient]} {names['last_name'][patient]}",
                 "notes": over.get("notes"),
                 "repeat_rule": None,
                 "repeats": None,
-                "repeated_from": self.ref(
-                    "individual_appointments", NULL if rep == NULL else acc.appointments.id_of(rep)
-                ),
+                "repeated_from": None
+                if rep == NULL
+                else {"links": {"self": f"{base}/individual_appointments/{acc.appointments.id_of(rep)}"}},
                 "telehealth_url": None,
                 "invoice_status": None,
                 "treatment_note_status": None,
                 "has_patient_appointment_notes": False,
-                "email_reminder_sent": c["starts_at"][r] < acc.anchor,
+                "email_reminder_sent": starts_at < acc.anchor,
                 "sms_reminder_sent": False,
-                **self._refs(c, r),
-                "patient": self.link(f"patients/{acc.patients.id_of(patient)}"),
+                "appointment_type": {
+                    "links": {
+                        "self": f"{base}/appointment_types/"
+                        f"{acc.appointment_types.id_of(c['appointment_type'][r])}"
+                    }
+                },
+                "business": {
+                    "links": {"self": f"{base}/businesses/{acc.businesses.id_of(c['business'][r])}"}
+                },
+                "practitioner": {
+                    "links": {"self": f"{base}/practitioners/{acc.practitioners.id_of(c['practitioner'][r])}"}
+                },
+                "patient": {"links": {"self": f"{base}/patients/{acc.patients.id_of(patient)}"}},
                 "patient_case": None,
-                "attendees": self.link(f"individual_appointments/{aid}/attendees"),
-                "conflicts": self.link(f"individual_appointments/{aid}/conflicts"),
-                "links": {"self": f"{self.base}/individual_appointments/{aid}"},
+                "attendees": {"links": {"self": f"{base}/individual_appointments/{aid}/attendees"}},
+                "conflicts": {"links": {"self": f"{base}/individual_appointments/{aid}/conflicts"}},
+                "links": {"self": f"{base}/individual_appointments/{aid}"},
             }
         )
         return out

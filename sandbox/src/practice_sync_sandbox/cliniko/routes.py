@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
 
 from .account import Account, ValidationFailed
 from .http import api_base, json_response, not_found, query_string, state_of, validation_failed
@@ -120,11 +121,22 @@ def record_response(request: Request, name: str, ident: str) -> Response:
         return json_response(_renderer(request, acc).for_resource(name)(row))
 
 
+async def _built(request: Request) -> None:
+    """The GET routes answer on the event loop (a list page spends its time rendering, holding the
+    GIL, so a worker thread only added a hop each way); an account added by the control API is
+    still generated on first use, and that takes seconds, so it is built on a thread."""
+    slot = _slot(request)
+    if not slot.built:
+        await run_in_threadpool(slot.account)
+
+
 def _list_route(name: str) -> None:
-    def handler(request: Request) -> Response:
+    async def handler(request: Request) -> Response:
+        await _built(request)
         return list_response(request, name)
 
-    def one(request: Request, ident: str) -> Response:
+    async def one(request: Request, ident: str) -> Response:
+        await _built(request)
         return record_response(request, name, ident)
 
     router.add_api_route(f"/{name}", handler, methods=["GET"], name=f"list_{name}")
@@ -136,20 +148,25 @@ for _name in LISTS:
 
 
 @router.get("/appointments")
-def legacy_appointments(request: Request) -> Response:
+async def legacy_appointments(request: Request) -> Response:
     if not state_of(request).config.legacy_appointments:
         return not_found()
+    await _built(request)
     return list_response(request, "appointments")
 
 
 @router.get("/appointments/{ident}")
-def legacy_appointment(request: Request, ident: str) -> Response:
+async def legacy_appointment(request: Request, ident: str) -> Response:
     if not state_of(request).config.legacy_appointments:
         return not_found()
+    await _built(request)
     return record_response(request, "appointments", ident)
 
 
-def _sub_list(request: Request, parent: str, ident: str, name: str, field: str, segment: str) -> Response:
+async def _sub_list(
+    request: Request, parent: str, ident: str, name: str, field: str, segment: str
+) -> Response:
+    await _built(request)
     slot = _slot(request)
     if slot.resources()[parent].lookup(ident) == NULL:
         return not_found()
@@ -157,23 +174,27 @@ def _sub_list(request: Request, parent: str, ident: str, name: str, field: str, 
 
 
 @router.get("/patients/{ident}/appointments")
-def patient_appointments(request: Request, ident: str) -> Response:
-    return _sub_list(request, "patients", ident, "individual_appointments", "patient_id", "appointments")
+async def patient_appointments(request: Request, ident: str) -> Response:
+    return await _sub_list(
+        request, "patients", ident, "individual_appointments", "patient_id", "appointments"
+    )
 
 
 @router.get("/patients/{ident}/attendees")
-def patient_attendees(request: Request, ident: str) -> Response:
-    return _sub_list(request, "patients", ident, "attendees", "patient_id", "attendees")
+async def patient_attendees(request: Request, ident: str) -> Response:
+    return await _sub_list(request, "patients", ident, "attendees", "patient_id", "attendees")
 
 
 @router.get("/individual_appointments/{ident}/attendees")
-def appointment_attendees(request: Request, ident: str) -> Response:
-    return _sub_list(request, "individual_appointments", ident, "attendees", "appointment_id", "attendees")
+async def appointment_attendees(request: Request, ident: str) -> Response:
+    return await _sub_list(
+        request, "individual_appointments", ident, "attendees", "appointment_id", "attendees"
+    )
 
 
 @router.get("/group_appointments/{ident}/attendees")
-def group_attendees(request: Request, ident: str) -> Response:
-    return _sub_list(request, "group_appointments", ident, "attendees", "appointment_id", "attendees")
+async def group_attendees(request: Request, ident: str) -> Response:
+    return await _sub_list(request, "group_appointments", ident, "attendees", "appointment_id", "attendees")
 
 
 # -- writes ---------------------------------------------------------------------------------------------

@@ -11,19 +11,22 @@ _EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
 
 
 def fmt_ts(ts: int) -> str | None:
-    # Built from parts, the day's text cached: a list page formats several hundred times, and
-    # datetime + strftime was the sandbox's largest cost per page (py-spy, session 10).
+    # The day's text cached and the time of day looked up: a list page formats several hundred
+    # times, and datetime + strftime, then an f-string of three `:02d` fields, were the sandbox's
+    # largest cost per page (py-spy, sessions 10 and 12).
     if ts == NULL:
         return None
     day, secs = divmod(ts, 86400)
-    hours, rest = divmod(secs, 3600)
-    minutes, seconds = divmod(rest, 60)
-    return f"{_day_text(day)}T{hours:02d}:{minutes:02d}:{seconds:02d}Z"
+    return _day_text(day) + _TIME_OF_DAY[secs]
 
 
 @lru_cache(maxsize=8192)
 def _day_text(day: int) -> str:
     return date.fromordinal(day + _EPOCH_ORDINAL).isoformat()
+
+
+# "THH:MM:SSZ" for every second of a day (86,400 short strings, about 5 MB)
+_TIME_OF_DAY = [f"T{h:02d}:{m:02d}:{s:02d}Z" for h in range(24) for m in range(60) for s in range(60)]
 
 
 def fmt_date(ordinal: int) -> str | None:
