@@ -203,11 +203,13 @@ async def test_an_org_id_no_org_can_have_is_refused_not_retried(webhook_ingest_s
 
 
 class Forwarder:
-    """A TCP forwarder to the real broker, opened late: the ingest bootstraps through it."""
+    """A TCP forwarder to a real service, opened late or closed early: what goes through it sees that
+    service appear or vanish (stopping it also cuts the connections already open)."""
 
     def __init__(self, port: int, target: tuple[str, int]) -> None:
         self.port, self.target = port, target
         self.server: asyncio.base_events.Server | None = None
+        self.open: set[asyncio.StreamWriter] = set()
 
     async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
@@ -221,7 +223,11 @@ class Forwarder:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         up_reader, up_writer = await asyncio.open_connection(*self.target)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        self.open |= {writer, up_writer}
+        try:
+            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+        finally:
+            self.open -= {writer, up_writer}
 
     async def start(self) -> None:
         self.server = await asyncio.start_server(self._handle, "127.0.0.1", self.port)
@@ -229,6 +235,8 @@ class Forwarder:
     async def stop(self) -> None:
         if self.server:
             self.server.close()
+        for writer in list(self.open):
+            writer.close()
 
 
 @pytest.mark.slow
@@ -311,3 +319,47 @@ async def test_broker_lost_after_start_answers_503_within_the_publish_timeout(
         assert retried.status_code == 200, retried.text
     finally:
         await asyncio.to_thread(broker.stop)
+
+
+@pytest.mark.slow
+async def test_secrets_past_their_ttl_keep_working_while_credentials_is_away_until_the_bound(
+    stack: Stack, credentials_service: str
+) -> None:
+    """Past the TTL the held secrets are refreshed in the background, not waited for; with credentials
+    unreachable they still verify deliveries for `max_stale_s`, then deliveries get 503 until it is back."""
+    target = httpx.URL(credentials_service)
+    assert target.host and target.port
+    forwarder = Forwarder(free_port(), (target.host, target.port))
+    await forwarder.start()
+    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
+    url = start_service(
+        stack,
+        "webhook-ingest",
+        credentials_url=f"http://127.0.0.1:{forwarder.port}",
+        webhook_secret_ttl_s=0.5,
+        webhook_secret_max_stale_s=2.0,
+    )
+    if main_url is not None:
+        stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+    try:
+        org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
+        await store_secret(stack, org, "11", secret)
+        body = delivery(79, 11)
+        headers = {"X-Hook-Signature": sign(secret, body)}
+        assert (await post(url, org, body, headers)).status_code == 200
+
+        await forwarder.stop()  # credentials unreachable from the ingest from here on
+        await asyncio.sleep(0.8)  # past the TTL, inside the bound
+        held = await post(url, org, body, headers)
+        assert held.status_code == 200, held.text
+
+        await asyncio.sleep(2.2)  # past TTL + max_stale_s
+        gone = await post(url, org, body, headers)
+        assert gone.status_code == 503
+        assert "retry" in gone.json()["error"]["message"]
+
+        await forwarder.start()
+        back = await post(url, org, body, headers)
+        assert back.status_code == 200, back.text
+    finally:
+        await forwarder.stop()

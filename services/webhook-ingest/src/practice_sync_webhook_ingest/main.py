@@ -36,15 +36,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         headers={"Authorization": f"Bearer {settings.service_token.get_secret_value()}"},
         timeout=5.0,
     )
+    webhook_secrets = WebhookSecrets(
+        http,
+        ttl_s=settings.webhook_secret_ttl_s,
+        refetch_min_s=settings.webhook_secret_refetch_min_s,
+        max_stale_s=settings.webhook_secret_max_stale_s,
+    )
     runtime.startup.append(publisher.start)
-    runtime.shutdown.extend([publisher.stop, http.aclose])
+    runtime.shutdown.extend([publisher.stop, webhook_secrets.close, http.aclose])
     app = runtime.app(
         routers=[router], description="verifies provider webhooks and publishes them before answering"
     )
     app.state.publisher = publisher
-    app.state.webhook_secrets = WebhookSecrets(
-        http, ttl_s=settings.webhook_secret_ttl_s, refetch_min_s=settings.webhook_secret_refetch_min_s
-    )
+    app.state.webhook_secrets = webhook_secrets
 
     # In front of the whole middleware stack, Starlette's error layer included: deliveries skip
     # every generic layer (see endpoints/webhooks.py); everything else goes through them as usual.

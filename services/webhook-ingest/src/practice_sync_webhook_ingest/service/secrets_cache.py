@@ -3,6 +3,11 @@
 A delivery signed with a secret we do not hold yet (a subscription made seconds ago) triggers one
 refetch, so a new secret works immediately; refetches per org are spaced so that forged deliveries
 cannot turn into a stream of credential reads.
+
+Secrets older than the TTL are refreshed in the background while deliveries go on with the ones held,
+for up to `max_stale_s` more: otherwise, at every expiry, each delivery to that org would wait for the
+one credentials read (and a short credentials outage would turn into 503s at once). Past that bound a
+delivery waits for a fresh read, and gets 503 if credentials cannot answer.
 """
 
 from __future__ import annotations
@@ -30,20 +35,53 @@ class _Entry:
 
 class WebhookSecrets:
     def __init__(
-        self, http: httpx.AsyncClient, *, ttl_s: float, refetch_min_s: float, provider: str = "clio"
+        self,
+        http: httpx.AsyncClient,
+        *,
+        ttl_s: float,
+        refetch_min_s: float,
+        max_stale_s: float = 0.0,
+        provider: str = "clio",
     ) -> None:
         self._http = http
         self._ttl_s = ttl_s
         self._refetch_min_s = refetch_min_s
+        self._max_stale_s = max_stale_s
         self._provider = provider
         self._cache: dict[str, _Entry] = {}
         self._locks: dict[str, asyncio.Lock] = {}
+        self._refreshing: dict[str, asyncio.Task[None]] = {}
 
     async def get(self, org: str) -> dict[str, bytes]:
         entry = self._cache.get(org)
-        if entry is not None and time.monotonic() - entry.fetched_at < self._ttl_s:
+        if entry is None:
+            return await self._fetch(org, since=None)
+        age = time.monotonic() - entry.fetched_at
+        if age < self._ttl_s:
             return entry.secrets
-        return await self._fetch(org, since=entry.fetched_at if entry else None)
+        if age < self._ttl_s + self._max_stale_s:
+            self._refresh_behind(org, entry.fetched_at)
+            return entry.secrets
+        return await self._fetch(org, since=entry.fetched_at)
+
+    def _refresh_behind(self, org: str, since: float) -> None:
+        """One background read per org at a time; a failure leaves the held secrets to age out."""
+        running = self._refreshing.get(org)
+        if running is not None and not running.done():
+            return
+
+        async def refresh() -> None:
+            try:
+                await self._fetch(org, since=since)
+            except SecretsUnavailable as exc:
+                log.warning("could not refresh the webhook secrets; using the ones held", error=str(exc))
+
+        self._refreshing[org] = asyncio.create_task(refresh())
+
+    async def close(self) -> None:
+        """Wait out the background refreshes (at shutdown, before the HTTP client closes)."""
+        running = [t for t in self._refreshing.values() if not t.done()]
+        await asyncio.gather(*running, return_exceptions=True)
 
     async def refetch(self, org: str) -> dict[str, bytes] | None:
         """Fresh secrets after a mismatch, or None when they were fetched too recently to ask again."""
