@@ -19,7 +19,8 @@ class Settings(CommonSettings):
     cliniko_per_page: int = Field(default=100, ge=1, le=100)
     # A full run reads a large list as this many `links.next` chains at once (time ranges of
     # `starts_at`, or batches of classes), so a chain's latency does not cap the run's rate below
-    # the budget's; the budget paces them all together.
+    # the budget's; the budget paces them all together. Patient details by id and per-patient
+    # counts are this many requests in flight too.
     cliniko_crawl_chains: int = Field(default=4, ge=1, le=16)
     # A list is cut into time ranges of about this many pages at least: each range may end on a
     # part page, one request more than one chain would make.

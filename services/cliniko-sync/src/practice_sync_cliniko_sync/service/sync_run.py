@@ -94,7 +94,6 @@ PHASES = (
     Phase("patients", patients, to_rows.patient_row, ("archived_at:*",), False),
 )
 log = get_logger(__name__)
-COUNT_CONCURRENCY = 4  # count requests in flight at once (the budget paces them all the same)
 # How far past the latest answer's `Date` a count may have been made: `Date` drops the fraction of
 # its second, and of answers in flight together the last one read need not carry the latest `Date`.
 COUNT_CLOCK_SLACK_S = 5
@@ -720,7 +719,9 @@ class RunExecutor:
         if self.d.settings.did_not_arrive == "exclude":
             filters.append("did_not_arrive:!=true")
         api = api_url
-        gate = asyncio.Semaphore(COUNT_CONCURRENCY)
+        # As many counts in flight as a full run reads chains: each is a round trip of its own, and
+        # the budget paces them all the same.
+        gate = asyncio.Semaphore(self.d.settings.cliniko_crawl_chains)
 
         async def one(patient: str) -> tuple[str, int]:
             async with gate:
