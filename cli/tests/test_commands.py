@@ -6,12 +6,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import sys
+import threading
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
+import structlog
 from typer.testing import CliRunner, Result
 
 from practice_sync_cli.main import app
@@ -20,10 +26,30 @@ from practice_sync_common.embedded.procs import free_port
 
 
 @pytest.fixture
-def cli(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+def cli(monkeypatch: pytest.MonkeyPatch) -> Iterator[CliRunner]:
     monkeypatch.setenv("PRACTICE_SYNC_ADMIN_TOKEN", ADMIN_TOKEN)
     monkeypatch.delenv("COLUMNS", raising=False)  # piped output: messages are not wrapped
-    return CliRunner()
+    with _service_logs_apart():
+        yield CliRunner()
+
+
+@contextmanager
+def _service_logs_apart() -> Iterator[None]:
+    """The stack's services run in this process, on their own threads, and log to whatever
+    `sys.stdout` is when they write. CliRunner swaps `sys.stdout` for the whole process while a
+    command runs, so a consumer's log line (say, a dead-lettered webhook of another test's org) could
+    land in the command's own output. Here they write to the process's real streams instead, which
+    pytest still captures per test."""
+    saved_config = structlog.get_config()
+    root = logging.getLogger()
+    saved_handlers = root.handlers[:]
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(file=sys.__stdout__))
+    root.handlers[:] = [logging.StreamHandler(sys.__stderr__)]
+    try:
+        yield
+    finally:
+        structlog.configure(**saved_config)
+        root.handlers[:] = saved_handlers
 
 
 def _clean_failure(out: Result, code: int) -> str:
@@ -120,6 +146,32 @@ def test_read_model_commands_with_the_projector_down(
     monkeypatch.setenv("PROJECTOR_URL", down)
     err = _clean_failure(cli.invoke(app, [*command, "--org", "demo-clinic", "--json"]), 2)
     assert f"cannot reach the projector at {down}" in err and "PROJECTOR_URL" in err, err
+
+
+def test_log_lines_of_the_services_in_this_process_stay_out_of_a_commands_output(
+    cli: CliRunner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consumer of the stack logs from its own thread while a command runs (`_service_logs_apart`)."""
+    down = f"http://127.0.0.1:{free_port()}"
+    monkeypatch.setenv("PROJECTOR_URL", down)
+    stop = threading.Event()
+
+    def consumer_logging() -> None:
+        while not stop.is_set():
+            structlog.get_logger("consumer").error("message dead-lettered", topic="webhook.received")
+            logging.getLogger("aiokafka").warning("a consumer's warning")
+            time.sleep(0.0005)
+
+    chatter = threading.Thread(target=consumer_logging)
+    chatter.start()
+    try:
+        out = cli.invoke(app, ["active-patients", "--org", "demo-clinic", "--json"])
+    finally:
+        stop.set()
+        chatter.join()
+    err = _clean_failure(out, 2)
+    assert "cannot reach the projector" in err
+    assert "dead-lettered" not in out.output and "consumer's warning" not in out.output, out.output
 
 
 def test_sync_status_with_the_connectors_down_fails(cli: CliRunner, monkeypatch: pytest.MonkeyPatch) -> None:
