@@ -48,6 +48,16 @@ async def post(url: str, org: str, body: bytes, headers: dict[str, str]) -> http
         return await c.post(f"/webhooks/clio/{org}", content=body, headers=headers)
 
 
+def another_ingest(stack: Stack, **overrides: Any) -> str:
+    """A second webhook-ingest with `overrides`; the session's instance stays the stack's one (start_service
+    registers the newest instance under the name)."""
+    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
+    url = start_service(stack, "webhook-ingest", **overrides)
+    if main_url is not None:
+        stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+    return url
+
+
 def counter(text: str, outcome: str) -> float:
     for line in text.splitlines():
         if line.startswith("webhook_ingest_deliveries_total{") and f'outcome="{outcome}"' in line:
@@ -244,16 +254,7 @@ async def test_broker_down_answers_503_then_the_retry_is_delivered(
     stack: Stack, credentials_service: str, kafka_bootstrap: str
 ) -> None:
     dead_port = free_port()
-    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
-    url = start_service(
-        stack,
-        "webhook-ingest",
-        kafka_bootstrap_servers=f"127.0.0.1:{dead_port}",
-        publish_timeout_s=1.0,
-    )
-    # start_service registers the newest instance under the name; keep the session's one there.
-    if main_url is not None:
-        stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+    url = another_ingest(stack, kafka_bootstrap_servers=f"127.0.0.1:{dead_port}", publish_timeout_s=1.0)
     org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
     await store_secret(stack, org, "9", secret)
     body = delivery(77, 9, "created")
@@ -289,13 +290,8 @@ async def test_broker_lost_after_start_answers_503_within_the_publish_timeout(
 
     broker = EmbeddedBroker(free_port())
     await asyncio.to_thread(broker.start)
-    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
     try:
-        url = start_service(
-            stack, "webhook-ingest", kafka_bootstrap_servers=broker.bootstrap, publish_timeout_s=1.5
-        )
-        if main_url is not None:
-            stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
+        url = another_ingest(stack, kafka_bootstrap_servers=broker.bootstrap, publish_timeout_s=1.5)
         org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
         await store_secret(stack, org, "9", secret)
         body = delivery(78, 9, "created")
@@ -331,16 +327,12 @@ async def test_secrets_past_their_ttl_keep_working_while_credentials_is_away_unt
     assert target.host and target.port
     forwarder = Forwarder(free_port(), (target.host, target.port))
     await forwarder.start()
-    main_url, main_app = stack.urls.get("webhook-ingest"), stack.apps.get("webhook-ingest")
-    url = start_service(
+    url = another_ingest(
         stack,
-        "webhook-ingest",
         credentials_url=f"http://127.0.0.1:{forwarder.port}",
         webhook_secret_ttl_s=0.5,
         webhook_secret_max_stale_s=2.0,
     )
-    if main_url is not None:
-        stack.urls["webhook-ingest"], stack.apps["webhook-ingest"] = main_url, main_app
     try:
         org, secret = new_org(), f"sec-{uuid.uuid4().hex}"
         await store_secret(stack, org, "11", secret)
