@@ -71,10 +71,15 @@ class WebhookSecrets:
             return
 
         async def refresh() -> None:
+            # Whatever went wrong (credentials away, an answer that is not JSON), no delivery is
+            # waiting on this task to hear of it: say so here, and the held secrets age out.
             try:
                 await self._fetch(org, since=since)
-            except SecretsUnavailable as exc:
-                log.warning("could not refresh the webhook secrets; using the ones held", error=str(exc))
+            except Exception as exc:
+                log.warning(
+                    "could not refresh the webhook secrets; using the ones held",
+                    error=f"{type(exc).__name__}: {exc}",
+                )
 
         self._refreshing[org] = asyncio.create_task(refresh())
 
